@@ -1,0 +1,70 @@
+"""Who made a change: the one mechanism every clinical model's history uses.
+
+django-simple-history records each insert, update and delete of an audited model with its old and
+new values. The acting user comes, in order, from: an explicit ``instance._history_user``; the
+``acting_as`` context (services called from tasks, imports and commands); the current request
+(web, API and admin, through ``HistoryRequestMiddleware``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+
+from simple_history.models import HistoricalRecords
+
+SYSTEM_USERNAME = "registry-system"
+
+_actor: contextvars.ContextVar = contextvars.ContextVar("registry_actor", default=None)
+
+
+def history_user(instance=None, request=None, **kwargs):
+    explicit = getattr(instance, "_history_user", None)
+    if explicit is not None:
+        return explicit
+    actor = _actor.get()
+    if actor is not None:
+        return actor
+    request = request or getattr(HistoricalRecords.context, "request", None)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user
+    return None
+
+
+def audited(**kwargs) -> HistoricalRecords:
+    """History for a clinical model, with the acting user resolved as above."""
+    kwargs.setdefault("get_user", history_user)
+    return HistoricalRecords(**kwargs)
+
+
+@contextmanager
+def acting_as(user):
+    """Attribute every audited write inside the block to ``user`` (a task's or command's actor)."""
+    token = _actor.set(user)
+    try:
+        yield user
+    finally:
+        _actor.reset(token)
+
+
+def system_user():
+    """The account that automated work (sweeps, imports without a person) is recorded under."""
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_active": False, "first_name": "Registry", "last_name": "automation"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def field_changes(record) -> list[dict]:
+    """Old and new values of one history record against the one before it, for audit screens."""
+    previous = record.prev_record
+    if previous is None:
+        return []
+    delta = record.diff_against(previous)
+    return [{"field": c.field, "old": c.old, "new": c.new} for c in delta.changes]
