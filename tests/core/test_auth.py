@@ -1,4 +1,3 @@
-import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
