@@ -3,7 +3,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from registry.access import is_registry_admin
 from registry.accounts.models import SiteMembership
+
+# The admin is for registry administrators (superusers) only: a staff flag alone is not enough.
+admin.site.has_permission = lambda request: is_registry_admin(request.user)
+admin.site.site_header = "Vertebral augmentation registry — administration"
 
 
 class SiteMembershipInline(admin.TabularInline):
@@ -19,6 +24,7 @@ admin.site.unregister(User)
 @admin.register(User)
 class RegistryUserAdmin(UserAdmin):
     inlines = [SiteMembershipInline]
+    list_display = ["username", "first_name", "last_name", "email", "is_active", "is_superuser"]
 
 
 @admin.register(SiteMembership)

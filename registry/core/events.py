@@ -5,8 +5,12 @@ uncommitted rows. Receivers are thin: they queue a task or call another app's se
 case capture free of follow-up imports, and follow-up free of case-capture internals.
 """
 
+import logging
+
 from django.db import transaction
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 # procedure_id: a procedure was recorded (with its levels).
 procedure_recorded = Signal()
@@ -19,4 +23,18 @@ complication_reported = Signal()
 
 
 def announce_on_commit(signal: Signal, **kwargs) -> None:
-    transaction.on_commit(lambda: signal.send(sender=None, **kwargs))
+    """Send ``signal`` once the transaction commits; a failing receiver is logged, not raised.
+
+    The change is already committed when receivers run: an exception must not turn the
+    coordinator's saved case into an error page. Receivers that must not be lost queue a task
+    whose work the periodic sweep also reconciles.
+    """
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=None, **kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "receiver %s failed for %s", getattr(receiver, "__qualname__", receiver), kwargs, exc_info=result
+                )
+
+    transaction.on_commit(send)
