@@ -36,16 +36,7 @@ SITE_CODES = ("TOL", "BOS", "MAD")
 SEED = 100
 
 
-def ensure_database(url: str) -> None:
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+from benchmarks.common import ensure_database  # noqa: E402
 
 
 def load(patients: int) -> dict:

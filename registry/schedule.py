@@ -4,7 +4,12 @@ Every entry says when it runs and why; ``expires`` is never longer than the inte
 that was down does not queue a pile of stale runs. Every task here is safe to run twice.
 """
 
+import os
+
 from celery.schedules import crontab
+
+# Tests run beat with a one-second sweep; production keeps the minute.
+FOLLOWUP_SWEEP_SECONDS = float(os.environ.get("FOLLOWUP_SWEEP_SECONDS", "60"))
 
 CELERY_BEAT_SCHEDULE = {
     # Proves end to end that beat, broker and worker are alive; the result is a heartbeat row.
@@ -12,6 +17,41 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.core.tasks.heartbeat_task",
         "schedule": 300.0,
         "options": {"expires": 300},
+    },
+    # Follow-up engine: every minute open survey windows (invitations), queue due invitations,
+    # reminders and bone-health reminders as one send task each, close unanswered windows as
+    # missed, and take back sends a dead worker left half-done. Rows are claimed, so two sweeps
+    # at once are harmless; a sweep that beat could not deliver in time is dropped (expires).
+    "followup-sweep": {
+        "task": "registry.followup.tasks.followup_sweep_task",
+        "schedule": FOLLOWUP_SWEEP_SECONDS,
+        "options": {"expires": FOLLOWUP_SWEEP_SECONDS},
+    },
+    # Quarterly reports: at 03:30 UTC on 1 January, April, July and October, build the previous
+    # quarter's report for every active site and the whole registry (plus the cumulative cohort),
+    # then email each site's reviewers a link. A report that exists is never rebuilt by beat, so
+    # repeated or overlapping runs add nothing; a run beat could not deliver within the day is
+    # dropped (an administrator can build it from the quarterly reports page).
+    "reports-quarterly-build": {
+        "task": "reports.tasks.quarterly_reports_build_task",
+        "schedule": crontab(minute=30, hour=3, day_of_month=1, month_of_year="1,4,7,10"),
+        "options": {"expires": 20 * 3600},
+    },
+    # Patient surveys: answers in progress (drafts) of links that expired or were answered are
+    # deleted at 02:15 UTC each day; nobody can reopen them, and they should not linger. A delete
+    # of what is already gone is harmless, so a repeated run does nothing more.
+    "surveys-purge-drafts": {
+        "task": "registry.surveys.tasks.survey_drafts_purge_task",
+        "schedule": crontab(minute=15, hour=2),
+        "options": {"expires": 20 * 3600},
+    },
+    # Legacy imports: every ten minutes, re-queue follow-up planning of committed imports whose
+    # procedures are still listed as pending (a lost message or a dead worker). Planning is
+    # idempotent and claims the import row, so a second copy does nothing.
+    "imports-followup-resume": {
+        "task": "registry.imports.tasks.resume_import_followup_task",
+        "schedule": 600.0,
+        "options": {"expires": 600},
     },
 }
 

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "registry.followup",
     "registry.surveys",
     "registry.api",
+    "registry.imports",
     "reports",
 ]
 
@@ -179,17 +180,35 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Spine registry <registry@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Follow-up engine (registry/followup) --------------------------------------------------------
+# Key for survey-link tokens; by default derived from SECRET_KEY (registry/followup/tokens.py).
+SURVEY_TOKEN_KEY = env.str("SURVEY_TOKEN_KEY", default="")
+# A message left "sending" longer than this by a dead worker is sent again (> the send task's limit).
+FOLLOWUP_SEND_LEASE_SECONDS = env.int("FOLLOWUP_SEND_LEASE_SECONDS", default=600)
+# Temporary SMTP errors are retried with back-off (base × 2^n, at most 1 h), then recorded as failed.
+FOLLOWUP_SEND_RETRY_SECONDS = env.int("FOLLOWUP_SEND_RETRY_SECONDS", default=60)
+FOLLOWUP_SEND_MAX_ATTEMPTS = env.int("FOLLOWUP_SEND_MAX_ATTEMPTS", default=8)
+
+# --- Patient surveys (registry/surveys) ----------------------------------------------------------
+# Per client address: every survey request, and "link not available" answers (guessing links).
+SURVEY_RATE_LIMIT = env.str("SURVEY_RATE_LIMIT", default="120/m")
+SURVEY_CLOSED_RATE_LIMIT = env.str("SURVEY_CLOSED_RATE_LIMIT", default="20/h")
+# Shown on the page of a link nobody knows (no site to name); a site's own contact otherwise.
+REGISTRY_CONTACT_EMAIL = env.str("REGISTRY_CONTACT_EMAIL", default="")
+REGISTRY_CONTACT_PHONE = env.str("REGISTRY_CONTACT_PHONE", default="")
+
 # --- Celery -------------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # One folder for in and out so that web, worker and beat (separate processes) share it.
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -241,6 +260,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # registry/api: request and response components apart (read-only fields), named choice sets.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentStatusEnum": "registry.patients.models.ConsentStatus",
+        "OsteoporosisTherapyEnum": "registry.patients.models.OsteoporosisTherapy",
+        "ViscosityEnum": "registry.procedures.models.Viscosity",
+        "EventStatusEnum": "registry.followup.models.EventStatus",
+        "BoneHealthActionStatusEnum": "registry.patients.models.BoneHealthActionStatus",
+        "WorklistStatusEnum": "registry.followup.models.WorklistStatus",
+        "BoneHealthOutcomeEnum": "registry.api.serializers.BONE_HEALTH_OUTCOME_CHOICES",
+        "TherapyTakenAnswerEnum": "registry.api.serializers.THERAPY_ANSWER_CHOICES",
+    },
 }
 
 # --- Cache (rate limits, axes) ------------------------------------------------------------------

@@ -18,7 +18,9 @@ from registry.settings import DATABASES  # noqa: E402
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Tests that check hashing itself use the production list; everything else logs in fast.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Worker tests that talk to a real SMTP server pass EMAIL_URL; everything else keeps mail in memory.
+if not os.environ.get("EMAIL_URL"):
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -22,4 +22,5 @@ urlpatterns += [
     path("s/", include("registry.surveys.urls")),
     path("reports/", include("reports.urls")),
     path("api/", include("registry.api.urls")),
+    path("imports/", include("registry.imports.urls")),
 ]

@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -117,8 +118,15 @@ def wilson_interval(count: int, denominator: int, z: float = Z_95) -> tuple[floa
     return low, high
 
 
-def _present_values(values: Iterable[object]) -> list[float]:
-    """The values as floats, skipping None, NaN, pd.NA and NaT (missing answers)."""
+def _present_values(values: Iterable[object]) -> np.ndarray:
+    """The values as a float array, skipping None, NaN, pd.NA and NaT (missing answers).
+
+    Series and arrays take a vectorised path: the reports summarise columns of
+    hundreds of thousands of answers.
+    """
+    if isinstance(values, (pd.Series, pd.Index, np.ndarray)):
+        numbers = pd.to_numeric(pd.Series(values, copy=False), errors="raise").astype("float64")
+        return numbers[numbers.notna()].to_numpy(dtype=float)
     present = []
     for value in values:
         if pd.isna(value):
@@ -127,30 +135,32 @@ def _present_values(values: Iterable[object]) -> list[float]:
         if math.isnan(number):
             continue
         present.append(number)
-    return present
+    return np.asarray(present, dtype=float)
 
 
 def mean_summary(values: Iterable[object]) -> MeanSummary:
     present = _present_values(values)
     n = len(present)
     if n == 0:
-        return MeanSummary(n=0, mean=None, sd=None, ci_low=None, ci_high=None, min=None, max=None)
+        return summary_from_aggregates(0, None, None, None, None)
     array = np.asarray(present, dtype=float)
-    mean = float(array.mean())
-    low_value, high_value = float(array.min()), float(array.max())
-    if n == 1:
-        return MeanSummary(
-            n=1,
-            mean=mean,
-            sd=None,
-            ci_low=None,
-            ci_high=None,
-            min=low_value,
-            max=high_value,
-        )
-    sd = float(array.std(ddof=1))
-    t_critical = float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, n - 1))
-    half_width = t_critical * sd / math.sqrt(n)
+    sd = float(array.std(ddof=1)) if n > 1 else None
+    return summary_from_aggregates(n, float(array.mean()), sd, float(array.min()), float(array.max()))
+
+
+def summary_from_aggregates(
+    n: int, mean: float | None, sd: float | None, minimum: float | None, maximum: float | None
+) -> MeanSummary:
+    """A MeanSummary from a group's count, mean, sample SD, min and max, as a grouped
+    aggregation gives them (the reports summarise many groups in one pass)."""
+    n = int(n)
+    if n == 0:
+        return MeanSummary(n=0, mean=None, sd=None, ci_low=None, ci_high=None, min=None, max=None)
+    mean, low_value, high_value = float(mean), float(minimum), float(maximum)
+    if n == 1 or sd is None or math.isnan(sd):
+        return MeanSummary(n=n, mean=mean, sd=None, ci_low=None, ci_high=None, min=low_value, max=high_value)
+    sd = float(sd)
+    half_width = _t_critical(n - 1) * sd / math.sqrt(n)
     return MeanSummary(
         n=n,
         mean=mean,
@@ -160,6 +170,11 @@ def mean_summary(values: Iterable[object]) -> MeanSummary:
         min=low_value,
         max=high_value,
     )
+
+
+@lru_cache(maxsize=4096)
+def _t_critical(degrees_of_freedom: int) -> float:
+    return float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, degrees_of_freedom))
 
 
 def paired_change(baseline: pd.Series, follow_up: pd.Series) -> MeanSummary:
@@ -199,7 +214,7 @@ def mann_whitney(a: Iterable[object], b: Iterable[object]) -> ComparisonResult:
     """Mann-Whitney U test, two-sided; missing values ignored. The statistic is the U
     of ``a``."""
     first, second = _present_values(a), _present_values(b)
-    if not first or not second:
+    if len(first) == 0 or len(second) == 0:
         return ComparisonResult(None, None)
     result = scipy_stats.mannwhitneyu(first, second, alternative="two-sided")
     return _comparison_result(result.statistic, result.pvalue)

@@ -1,6 +1,13 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from reports import views
 
 app_name = "reports"
-# Placeholder until the dashboards land.
-urlpatterns = [path("", TemplateView.as_view(template_name="base.html"), name="dashboard")]
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("quarterly/", views.quarterly_list, name="quarterly_list"),
+    path("quarterly/rebuild/", views.quarterly_rebuild, name="quarterly_rebuild"),
+    path("quarterly/<int:report_id>/", views.quarterly_detail, name="quarterly_detail"),
+    path("quarterly/<int:report_id>/<str:file_type>/", views.quarterly_file, name="quarterly_file"),
+    path("export/", views.research_export, name="research_export"),
+]

@@ -189,3 +189,27 @@ def start_worker(transactional_db, tmp_path):
     yield start
     for worker in started:
         worker.stop()
+
+
+# --- Data that migrations load ----------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _migration_data(request):
+    """Rows loaded by data migrations (the default follow-up protocol) for every database test.
+
+    A transactional test ends with a flush that empties every table, data-migration rows
+    included; the tests after it still expect the registry as migrations leave it.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    import importlib
+
+    from django.apps import apps
+
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    importlib.import_module("registry.followup.migrations.0002_default_protocol").load(apps, None)

@@ -1,4 +1,35 @@
-from django.urls import path  # noqa: F401
+"""The REST API under /api/: a router of the registry's records, and its OpenAPI documentation.
+
+The schema and both documentation pages are served from the project (drf-spectacular-sidecar
+assets, no CDN) to authenticated users.
+"""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from registry.api import views
 
 app_name = "api"
-urlpatterns: list = []
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("sites", views.SiteViewSet, basename="site")
+router.register("cement-products", views.CementProductViewSet, basename="cement-product")
+router.register("patients", views.PatientViewSet, basename="patient")
+router.register("procedures", views.ProcedureViewSet, basename="procedure")
+router.register("treated-levels", views.TreatedLevelViewSet, basename="treated-level")
+router.register("leaks", views.CementLeakViewSet, basename="leak")
+router.register("complications", views.ComplicationViewSet, basename="complication")
+router.register("followup-events", views.FollowUpEventViewSet, basename="followup-event")
+router.register("survey-responses", views.SurveyResponseViewSet, basename="survey-response")
+router.register("bone-health-actions", views.BoneHealthActionViewSet, basename="bone-health-action")
+router.register("worklist-items", views.WorklistItemViewSet, basename="worklist-item")
+router.register("imports", views.ImportViewSet, basename="import")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("", include(router.urls)),
+]

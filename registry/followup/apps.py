@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class FollowupConfig(AppConfig):
     name = "registry.followup"
     label = "followup"
+
+    def ready(self) -> None:
+        from registry.core import events
+        from registry.core.navigation import register_counter
+        from registry.followup import receivers, selectors
+
+        events.procedure_recorded.connect(receivers.on_procedure_recorded, dispatch_uid="followup.recorded")
+        events.procedure_changed.connect(receivers.on_procedure_changed, dispatch_uid="followup.changed")
+        events.patient_contact_stopped.connect(receivers.on_contact_stopped, dispatch_uid="followup.stopped")
+        register_counter("worklist", selectors.worklist_open_count)

@@ -1,6 +1,9 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from registry.followup import views
 
 app_name = "followup"
-# Placeholder until the follow-up engine lands.
-urlpatterns = [path("worklist/", TemplateView.as_view(template_name="base.html"), name="worklist")]
+urlpatterns = [
+    path("worklist/", views.worklist, name="worklist"),
+    path("worklist/<int:item_id>/done/", views.worklist_done, name="worklist_done"),
+]

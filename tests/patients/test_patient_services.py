@@ -69,7 +69,7 @@ def test_study_ids_are_unique(site_a, coordinator_a):
         PatientFactory(site=site_a, study_id=patient.study_id)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_registrations_never_share_a_study_id():
     site = SiteFactory(code="CON")
     user = member(UserFactory(username="concurrent"), site, Role.COORDINATOR)

@@ -11,8 +11,8 @@ from tests.procedures.builders import SCAN, days_ago, kit_product
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 
-# serialized_rollback: rows written by data migrations (the follow-up protocol) are restored.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# Rows written by data migrations (the follow-up protocol) are reloaded by tests/conftest.py.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

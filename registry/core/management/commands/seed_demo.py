@@ -78,5 +78,8 @@ class Command(BaseCommand):
         if Patient.objects.exists() or n_patients <= 0:
             return None
         from registry.demo.cohort import generate_cohort
+        from registry.demo.followup import simulate_followup
 
-        return generate_cohort(sites=sites, n_patients=n_patients, seed=seed)
+        counts = generate_cohort(sites=sites, n_patients=n_patients, seed=seed)
+        counts.update(simulate_followup(seed=seed))
+        return counts

@@ -1,0 +1,102 @@
+"""Benchmark: import a 50,000-level legacy series (target: under 60 s on the 2-core machine).
+
+    .venv/bin/python benchmarks/bench_import.py [--levels 50000] [--format csv|xlsx|both]
+
+Runs against its own PostgreSQL database ``registry_bench_import`` (dropped and re-created, then
+migrated, on every run; override with BENCH_DATABASE_URL). For each format it times, on an empty
+site: the preview (read + validate, nothing written), the commit (read + validate again + write
+with history rows, in one transaction), the follow-up planning the worker does after the commit
+for procedures with a window still open, and a second import of the same file (everything
+recognised as existing, nothing written). Prints one line per step; BENCHMARKS.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/registry_bench_import"
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--levels", type=int, default=50_000)
+    parser.add_argument("--format", choices=["csv", "xlsx", "both"], default="both")
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    recreate_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("REGISTRY_VAR_DIR", str(ROOT / "var" / "bench"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0)
+    from registry.accounts.models import Role, SiteMembership
+    from registry.imports import sample
+    from registry.imports.services import import_file, import_followup_plan
+    from registry.patients.models import Site
+    from registry.procedures.models import CementProduct, TreatedLevel
+
+    product = CementProduct.objects.create(manufacturer="Acme Spine", brand="VertaFix HV", gtin="05012345678900")
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("bench_coordinator", password=None)
+    rows = sample.legacy_rows(args.levels, product=product.gtin, today=timezone.localdate())
+    formats = ["csv", "xlsx"] if args.format == "both" else [args.format]
+    print(
+        f"{args.levels} levels, {len({r['mrn'] for r in rows})} patients; PostgreSQL {connection.pg_version // 10000}"
+    )
+    for index, file_format in enumerate(formats):
+        site = Site.objects.create(
+            code=f"BENCH{chr(65 + index)}", name=f"Bench {file_format}", contact_email="b@x.test"
+        )
+        SiteMembership.objects.create(user=user, site=site, role=Role.COORDINATOR)
+        user.__dict__.pop("_registry_site_ids", None)
+        started = time.perf_counter()
+        data = sample.to_xlsx(rows) if file_format == "xlsx" else sample.to_csv(rows)
+        print(f"[{file_format}] file: {len(data) / 1e6:.1f} MB, written in {time.perf_counter() - started:.1f} s")
+        for step, commit in (("preview (validate only)", False), ("commit", True), ("re-import (no change)", True)):
+            started = time.perf_counter()
+            plan = import_file(site=site, acting_user=user, name=f"series.{file_format}", data=data, commit=commit)
+            elapsed = time.perf_counter() - started
+            counts = plan.counts
+            print(
+                f"[{file_format}] {step}: {elapsed:.1f} s — levels new {counts['levels_new']}, "
+                f"unchanged {counts['levels_unchanged']}, follow-up to plan {counts['followup_to_plan']}"
+            )
+            if step == "commit":
+                # What the worker does after the commit (plan_import_followup_task), timed apart.
+                started = time.perf_counter()
+                import_followup_plan(batch_id=plan.batch.pk, limit=10**9)
+                elapsed = time.perf_counter() - started
+                print(f"[{file_format}] follow-up planning after commit (worker): {elapsed:.1f} s")
+        assert TreatedLevel.objects.filter(procedure__site=site).count() == args.levels
+
+
+if __name__ == "__main__":
+    main()

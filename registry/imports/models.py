@@ -1,0 +1,61 @@
+"""What was imported and exported, by whom and when: the audit of bulk movements of case data.
+
+The rows themselves are audited by simple-history (every imported record has a "created" history
+row under the importing user); these tables record the file as a whole. No PHI is stored here:
+file names are kept as uploaded only in ``ImportBatch.file`` (the file itself, needed to commit
+what was previewed), and summaries hold counts.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from registry.core.models import TimeStampedModel
+
+
+class ImportStatus(models.TextChoices):
+    PREVIEWED = "previewed", _("Previewed (nothing written)")
+    COMMITTED = "committed", _("Committed")
+    REJECTED = "rejected", _("Rejected (errors)")
+
+
+class ImportBatch(TimeStampedModel):
+    site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="import_batches")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    file_format = models.CharField(max_length=4)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED)
+    rows = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True, help_text=_("Counts only."))
+    committed_at = models.DateTimeField(null=True, blank=True)
+    # Imported procedures whose follow-up is still to be planned (after commit, in the worker).
+    followup_pending = models.JSONField(default=list, blank=True)
+    followup_planned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} at {self.site_id} ({self.status})"
+
+
+class ExportLog(models.Model):
+    """One identified export: who took which site's data, in which format, when."""
+
+    site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="export_logs")
+    exported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    exported_at = models.DateTimeField(auto_now_add=True)
+    file_format = models.CharField(max_length=4)
+    what = models.CharField(max_length=200)
+    rows = models.PositiveIntegerField(default=0)
+    patients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-exported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} of site {self.site_id} by {self.exported_by_id} at {self.exported_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,287 @@
+"""Import a legacy series (preview, then commit all or nothing) and export a site's identified data.
+
+Commit re-validates the stored file inside one transaction and writes with ``bulk_create``; the
+history rows are written in bulk too, each under the importing user, so the audit trail of an
+imported record reads "created by <coordinator> at <time>" like any other. They are copied from
+the rows just inserted by one ``INSERT … SELECT`` per model (``_bulk_create_audited``): the same
+rows ``simple_history.utils.bulk_create_with_history`` writes, without building a Python object
+per history row, which halved the commit time of the 50,000-level benchmark (BENCHMARKS.md). Nothing is updated: records that already exist (natural keys in ``columns.py``) are
+skipped when identical and reported when they differ, for the coordinator to correct on the case
+screens. Imported procedures get follow-up for the windows still open, and only for consented,
+living patients (``followup_schedule_procedure(skip_closed_windows=True)``); a years-old case gets
+none, rather than a record full of "missed" surveys that nobody could have sent. That planning runs
+after the commit, in the worker (``plan_import_followup_task``): the procedures still to plan are
+listed on the ``ImportBatch`` row (the database is the truth), so a lost message or a dead worker
+is made good by running the task again, and one import's thousands of plans do not hold the
+import's transaction open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from registry.accounts.models import Role, SiteMembership
+from registry.core.audit import acting_as
+from registry.followup import clock
+from registry.followup.models import ProtocolEvent
+from registry.followup.services import followup_schedule_procedure, protocol_for_site
+from registry.imports.models import ImportBatch, ImportStatus
+from registry.imports.reading import read_sheet
+from registry.imports.validation import ImportPlan, plan_import
+from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
+from registry.patients.services import study_id_format
+from registry.procedures.models import CementLeak, CementLot, Procedure, TreatedLevel, normalise_lot_number
+from registry.procedures.services import cement_lot_get_or_create
+
+logger = logging.getLogger(__name__)
+BATCH_SIZE = 2000
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+class ImportRejected(Exception):
+    """The file has errors: nothing was written. ``plan`` holds every error."""
+
+    def __init__(self, plan: ImportPlan):
+        super().__init__(f"{len(plan.errors)} error(s) in {len(plan.error_rows)} row(s)")
+        self.plan = plan
+
+
+def coordinator_site_ids(user) -> list[int] | None:
+    """Sites whose coordinators may import and export identified data; None: every site (admin)."""
+    if user.is_active and user.is_superuser:
+        return None
+    return list(
+        SiteMembership.objects.filter(user=user, role=Role.COORDINATOR, site__active=True).values_list(
+            "site_id", flat=True
+        )
+    )
+
+
+def require_coordinator(user, site: Site) -> None:
+    ids = coordinator_site_ids(user)
+    if ids is not None and site.pk not in ids:
+        raise PermissionDenied("Only the site's coordinators import and export its identified data.")
+
+
+# --- Import ---------------------------------------------------------------------------------------------
+
+
+def import_preview(*, site: Site, acting_user, name: str, data: bytes) -> tuple[ImportBatch, ImportPlan]:
+    """Dry run: store the file, validate it, write nothing else. Raises ``UnreadableFile``."""
+    require_coordinator(acting_user, site)
+    file_format, sheet = read_sheet(name, data)
+    plan = plan_import(site=site, sheet=sheet)
+    digest = hashlib.sha256(data).hexdigest()
+    batch = ImportBatch(
+        site=site,
+        uploaded_by=acting_user,
+        file_format=file_format,
+        sha256=digest,
+        status=ImportStatus.PREVIEWED if plan.ok else ImportStatus.REJECTED,
+        rows=plan.rows,
+        error_count=len(plan.errors),
+        summary=plan.summary(),
+    )
+    # The stored name is the digest, not the uploaded name (which may hold a patient's name).
+    batch.file.save(f"{digest[:16]}.{file_format}", ContentFile(data), save=False)
+    batch.save()
+    logger.info("import preview %s: site %s, %s rows, %s errors", batch.pk, site.code, plan.rows, len(plan.errors))
+    return batch, plan
+
+
+def import_commit(*, batch: ImportBatch, acting_user, today=None) -> ImportPlan:
+    """Validate the previewed file again and write it, all or nothing. Raises ``ImportRejected``."""
+    with batch.file.open("rb") as fh:
+        data = fh.read()
+    return import_file(
+        site=batch.site, acting_user=acting_user, name=batch.file.name, data=data, batch=batch, today=today
+    )
+
+
+def import_file(
+    *,
+    site: Site,
+    acting_user,
+    name: str,
+    data: bytes,
+    commit: bool = True,
+    batch: ImportBatch | None = None,
+    today=None,
+) -> ImportPlan:
+    """Validate and (with ``commit``) write a whole file in one transaction. Raises ``ImportRejected``.
+
+    A commit is recorded as an ``ImportBatch`` (``plan.batch``); follow-up planning is queued
+    after the commit.
+    """
+    require_coordinator(acting_user, site)
+    file_format, sheet = read_sheet(name, data)
+    with transaction.atomic(), acting_as(acting_user):
+        # One import per site at a time: the second waits, then finds the first's rows as existing.
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        plan = plan_import(site=site, sheet=sheet)
+        if not plan.ok:
+            raise ImportRejected(plan)
+        if not commit:
+            return plan
+        pending = _write(plan, acting_user, today=today or timezone.localdate())
+        if batch is None:
+            batch = ImportBatch(site=site, uploaded_by=acting_user, file_format=file_format)
+            batch.sha256 = hashlib.sha256(data).hexdigest()
+            batch.file.save(f"{batch.sha256[:16]}.{file_format}", ContentFile(data), save=False)
+        batch.status, batch.committed_at, batch.rows = ImportStatus.COMMITTED, timezone.now(), plan.rows
+        batch.error_count, batch.summary, batch.followup_pending = 0, plan.summary(), pending
+        batch.save()
+        plan.batch = batch
+        if pending:
+            batch_id = batch.pk
+            transaction.on_commit(lambda: _queue_followup(batch_id))
+    logger.info("import %s committed: site %s, %s", batch.pk, site.code, dict(plan.counts))
+    return plan
+
+
+def _queue_followup(batch_id: int) -> None:
+    from registry.imports.tasks import plan_import_followup_task
+
+    plan_import_followup_task.delay(batch_id)
+
+
+def _bulk_create_audited(objs: list, model, acting_user) -> None:
+    """``bulk_create``, then one "created" history row per new row, copied by the database."""
+    if not objs:
+        return
+    model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
+    history = model.history.model
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in history.tracked_fields)
+    sql = (
+        f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
+        f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
+        f"SELECT {columns}, %s, NULL, '+', %s FROM {quote(model._meta.db_table)} WHERE id = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), acting_user.pk, [obj.pk for obj in objs]])
+
+
+def _lots(plan: ImportPlan, acting_user) -> dict[tuple[int, str], CementLot]:
+    wanted: dict[tuple[int, str], tuple] = {}
+    for procedure in plan.procedures.values():
+        for level in procedure.levels:
+            if level.existing_id is None:
+                key = (level.product.pk, normalise_lot_number(level.lot_number))
+                wanted.setdefault(key, (level.product, level.lot_number, level.lot_expires_on))
+    lots = {
+        (lot.product_id, lot.lot_number_normalised): lot
+        for lot in CementLot.objects.filter(
+            product_id__in={key[0] for key in wanted}, lot_number_normalised__in={key[1] for key in wanted}
+        )
+    }
+    for key, (product, lot_number, expires_on) in wanted.items():
+        if key not in lots:
+            lots[key] = cement_lot_get_or_create(
+                product=product, lot_number=lot_number, expires_on=expires_on, acting_user=acting_user
+            )
+    return lots
+
+
+def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
+    site = plan.site
+    new_patients = [p for p in plan.patients.values() if p.existing_id is None]
+    number = site.next_study_number
+    Site.objects.filter(pk=site.pk).update(next_study_number=number + len(new_patients))
+    patients = []
+    for offset, plan_patient in enumerate(new_patients):
+        patient = Patient(site=site, study_id=study_id_format(site, number + offset), **plan_patient.values)
+        patients.append(patient)
+    _bulk_create_audited(patients, Patient, acting_user)
+    for plan_patient, patient in zip(new_patients, patients, strict=True):
+        plan_patient.existing_id = patient.pk
+    ConsentEvent.objects.bulk_create(
+        [
+            ConsentEvent(
+                patient=patient,
+                status=patient.consent_status,
+                effective_on=patient.consent_date or today,
+                form_version=patient.consent_form_version,
+                note="Recorded at import.",
+                recorded_by=acting_user,
+            )
+            for patient in patients
+            if patient.consent_status != ConsentStatus.PENDING
+        ],
+        batch_size=BATCH_SIZE,
+    )
+    lots = _lots(plan, acting_user)
+
+    new_procedures = [p for p in plan.procedures.values() if p.existing_id is None]
+    procedures = [
+        Procedure(patient_id=plan.patients[p.patient_key].existing_id, site=site, recorded_by=acting_user, **p.values)
+        for p in new_procedures
+    ]
+    _bulk_create_audited(procedures, Procedure, acting_user)
+    for plan_procedure, procedure in zip(new_procedures, procedures, strict=True):
+        plan_procedure.existing_id = procedure.pk
+
+    new_levels, levels = [], []
+    for plan_procedure in plan.procedures.values():
+        for plan_level in plan_procedure.levels:
+            if plan_level.existing_id is None:
+                lot = lots[(plan_level.product.pk, normalise_lot_number(plan_level.lot_number))]
+                new_levels.append(plan_level)
+                levels.append(
+                    TreatedLevel(procedure_id=plan_procedure.existing_id, cement_lot=lot, **plan_level.values)
+                )
+    _bulk_create_audited(levels, TreatedLevel, acting_user)
+    leaks = [
+        CementLeak(treated_level=level, location=location, detected_by=detected_by)
+        for plan_level, level in zip(new_levels, levels, strict=True)
+        for location, detected_by in plan_level.leaks
+    ]
+    _bulk_create_audited(leaks, CementLeak, acting_user)
+    pending = _followup_candidates(site, procedures)
+    plan.counts["followup_to_plan"] = len(pending)
+    return pending
+
+
+def _followup_candidates(site: Site, procedures: list[Procedure]) -> list[int]:
+    """Imported procedures with a window still open, of consented living patients, oldest first."""
+    last_day = ProtocolEvent.objects.filter(protocol=protocol_for_site(site)).aggregate(Max("window_end_day"))
+    horizon = clock.local_date(clock.now(), site.time_zone) - timedelta(days=last_day["window_end_day__max"] or 0)
+    candidates = [p for p in procedures if p.performed_on >= horizon]
+    in_followup = set(
+        Patient.objects.filter(
+            pk__in={p.patient_id for p in candidates},
+            consent_status=ConsentStatus.CONSENTED,
+            deceased_on__isnull=True,
+        ).values_list("pk", flat=True)
+    )
+    chosen = sorted((p for p in candidates if p.patient_id in in_followup), key=lambda p: (p.performed_on, p.pk))
+    return [p.pk for p in chosen]
+
+
+def import_followup_plan(*, batch_id: int, limit: int = 500) -> int:
+    """Plan follow-up for up to ``limit`` procedures of an import; returns how many are left.
+
+    Idempotent: each procedure leaves the pending list in the same transaction that plans it, and
+    ``followup_schedule_procedure`` may be called again for a procedure already planned.
+    """
+    with transaction.atomic():
+        batch = ImportBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).first()
+        if batch is None or not batch.followup_pending:
+            return 0
+        now_planning, rest = batch.followup_pending[:limit], batch.followup_pending[limit:]
+        with acting_as(batch.uploaded_by):
+            for procedure_id in now_planning:
+                followup_schedule_procedure(procedure_id=procedure_id, skip_closed_windows=True)
+        batch.followup_pending = rest
+        if not rest:
+            batch.followup_planned_at = timezone.now()
+        batch.save(update_fields=["followup_pending", "followup_planned_at", "updated_at"])
+    return len(rest)

@@ -1,0 +1,572 @@
+"""Validate a whole legacy file in bulk and plan what a commit would write. Reads only.
+
+Every cell is parsed by its column's registry field (the same validators as the screens), and a
+value seen once is never parsed twice: a 50,000-row series repeats its dates, vocabularies and
+volumes, so the work is per distinct value, not per cell. Record rules (age at procedure, consent
+date, fracture age, balloon in a vertebroplasty) use the registry's own checks on the assembled
+records. The result lists every problem as (row, column, value, rule) in plain words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from registry.imports.columns import (
+    BY_NAME,
+    CEMENT,
+    LEAKS,
+    LEVEL,
+    PATIENT,
+    PATIENT_FIELDS,
+    PROCEDURE,
+    REQUIRED,
+    Column,
+    normalise_header,
+)
+from registry.imports.reading import Sheet
+from registry.patients.models import AGE_MAX, AGE_MIN, Patient, Site, age_on, validate_karnofsky
+from registry.procedures import services as procedure_services
+from registry.procedures.models import (
+    CementLeak,
+    CementProduct,
+    Procedure,
+    TreatedLevel,
+    VertebralLevel,
+    normalise_lot_number,
+)
+
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d")
+_TRUE = {"yes", "y", "true", "1", "si", "sí", "s", "x"}
+_FALSE = {"no", "n", "false", "0"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    value: str
+    rule: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value, "rule": self.rule}
+
+
+@dataclass(frozen=True)
+class RowNote:
+    """A warning or a difference from the registry: reported, never blocking."""
+
+    row: int
+    record: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "record": self.record, "message": self.message}
+
+
+@dataclass
+class PatientPlan:
+    row: int
+    values: dict[str, Any]
+    existing_id: int | None = None
+
+
+@dataclass
+class ProcedurePlan:
+    row: int
+    patient_key: str
+    values: dict[str, Any]
+    levels: list[LevelPlan] = field(default_factory=list)
+    existing_id: int | None = None
+
+
+@dataclass
+class LevelPlan:
+    row: int
+    values: dict[str, Any]
+    product: CementProduct | None
+    lot_number: str
+    lot_expires_on: dt.date | None
+    leaks: list[tuple[str, str]]
+    existing_id: int | None = None
+
+
+@dataclass
+class ImportPlan:
+    site: Site
+    rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowNote] = field(default_factory=list)
+    changes: list[RowNote] = field(default_factory=list)
+    patients: dict[str, PatientPlan] = field(default_factory=dict)
+    procedures: dict[tuple, ProcedurePlan] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    batch: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def error_rows(self) -> list[int]:
+        return sorted({error.row for error in self.errors})
+
+    def summary(self) -> dict[str, int]:
+        return {"rows": self.rows, "errors": len(self.errors), "error_rows": len(self.error_rows), **self.counts}
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "summary": self.summary(),
+            "errors": [error.as_dict() for error in self.errors],
+            "warnings": [note.as_dict() for note in self.warnings],
+            "changes": [note.as_dict() for note in self.changes],
+        }
+
+
+# --- Cells --------------------------------------------------------------------------------------------
+
+
+class _CellError(Exception):
+    pass
+
+
+def _choice(field: models.Field, raw: str):
+    lookup = getattr(field, "_import_choice_lookup", None)
+    if lookup is None:
+        lookup = {}
+        for value, label in field.flatchoices:
+            lookup[str(value).lower()] = value
+            lookup[str(label).lower()] = value
+        field._import_choice_lookup = lookup
+    try:
+        return lookup[raw.lower()]
+    except KeyError:
+        raise _CellError(
+            "Not one of: " + ", ".join(str(v) for v, _label in field.flatchoices if v != "") + "."
+        ) from None
+
+
+def parse_date(raw: str) -> dt.date:
+    for fmt in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(raw, fmt).date()  # noqa: DTZ007 - a civil date, no time zone
+        except ValueError:
+            continue
+    raise _CellError("Not a date: write it as YYYY-MM-DD or DD/MM/YYYY.")
+
+
+def _to_python(field: models.Field, raw: str):
+    if field.choices and not isinstance(field, models.IntegerField | models.DecimalField):
+        return _choice(field, raw)
+    if isinstance(field, models.BooleanField):
+        text = raw.lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise _CellError("Write yes or no.")
+    if isinstance(field, models.DateField):
+        return parse_date(raw)
+    if isinstance(field, models.DecimalField):
+        try:
+            return Decimal(raw.replace(",", "."))
+        except InvalidOperation:
+            raise _CellError("Not a number.") from None
+    if isinstance(field, models.IntegerField):
+        if field.choices:
+            return _choice(field, raw)
+        try:
+            number = Decimal(raw.replace(",", "."))
+        except InvalidOperation:
+            raise _CellError("Not a whole number.") from None
+        if number != number.to_integral_value():
+            raise _CellError("Not a whole number.")
+        return int(number)
+    return raw
+
+
+def _blank(field: models.Field):
+    if field.has_default():
+        return field.get_default()
+    if field.null:
+        return None
+    return ""
+
+
+def _parse_field(field: models.Field, raw: str):
+    if raw == "":
+        return _blank(field)
+    value = _to_python(field, raw)
+    try:
+        return field.clean(value, None)
+    except ValidationError as exc:
+        raise _CellError(" ".join(exc.messages)) from None
+
+
+class CellParser:
+    """Parses each distinct (column, text) once."""
+
+    def __init__(self, products: dict[str, CementProduct]):
+        self.products = products
+        self.cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
+
+    def __call__(self, column: Column, raw: str):
+        key = (column.name, raw)
+        hit = self.cache.get(key)
+        if hit is None:
+            try:
+                hit = (self._parse(column, raw), None)
+            except _CellError as exc:
+                hit = (None, str(exc))
+            self.cache[key] = hit
+        return hit
+
+    def _parse(self, column: Column, raw: str):
+        if column.name == "level":
+            if raw == "":
+                return None
+            try:
+                return int(VertebralLevel.from_label(raw))
+            except ValueError:
+                raise _CellError("Not a vertebral level: C1–C7, T1–T12, L1–L5 or S1.") from None
+        if column.name == "cement_product":
+            if raw == "":
+                return None
+            product = self.products.get(raw.lower()) or self.products.get(raw.zfill(14))
+            if product is None:
+                raise _CellError("Not in the cement catalogue: give its GTIN or brand as the administrator entered it.")
+            return product
+        if column.name == "lot_number":
+            if raw and not normalise_lot_number(raw):
+                raise _CellError("A lot number needs letters or digits.")
+            return raw
+        if column.name == "lot_expires_on":
+            return parse_date(raw) if raw else None
+        if column.record == LEAKS:
+            parts = [part.strip() for part in raw.split(";") if part.strip()]
+            return tuple(_parse_field(column.field, part) for part in parts)
+        return _parse_field(column.field, raw)
+
+
+def product_lookup() -> dict[str, CementProduct]:
+    lookup: dict[str, CementProduct] = {}
+    for product in CementProduct.objects.filter(active=True):
+        lookup[product.brand.lower()] = product
+        lookup[f"{product.manufacturer} {product.brand}".lower()] = product
+        if product.gtin:
+            lookup[product.gtin] = product
+    return lookup
+
+
+# --- The file -------------------------------------------------------------------------------------------
+
+
+def _header_errors(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
+    errors: list[RowError] = []
+    positions: dict[str, int] = {}
+    for index, text in enumerate(header):
+        name = normalise_header(text)
+        if not name:
+            continue
+        if name not in BY_NAME:
+            errors.append(RowError(1, str(text), str(text), "Unknown column: use the column names of the template."))
+        elif name in positions:
+            errors.append(RowError(1, name, str(text), "This column appears twice."))
+        else:
+            positions[name] = index
+    for names in REQUIRED.values():
+        for name in names:
+            if name not in positions:
+                errors.append(RowError(1, name, "", "This column is required and missing from the header."))
+    return positions, errors
+
+
+def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
+    """Everything a commit would do, and every reason it cannot; writes nothing."""
+    plan = ImportPlan(site=site, rows=len(sheet.rows))
+    positions, header_errors = _header_errors(sheet.header)
+    plan.errors.extend(header_errors)
+    if header_errors:
+        return plan
+    parse = CellParser(product_lookup())
+    columns = [(BY_NAME[name], index) for name, index in positions.items()]
+    patient_rows: dict[str, int] = {}
+    level_rows: dict[tuple, int] = {}
+
+    for number, cells in sheet.rows:
+        parsed: dict[str, dict[str, Any]] = {PATIENT: {}, PROCEDURE: {}, LEVEL: {}, CEMENT: {}, LEAKS: {}}
+        raw_of: dict[str, str] = {}
+        row_errors: list[RowError] = []
+        for column, index in columns:
+            raw = cells[index] if index < len(cells) else ""
+            raw_of[column.name] = raw
+            value, error = parse(column, raw)
+            if error:
+                row_errors.append(RowError(number, column.name, raw, error))
+            else:
+                parsed[column.record][column.name] = value
+        reaches_procedure = bool(raw_of.get("performed_on") or raw_of.get("level"))
+        reaches_level = bool(raw_of.get("level"))
+        for record, names in REQUIRED.items():
+            if record == PROCEDURE and not reaches_procedure or record == LEVEL and not reaches_level:
+                continue
+            for name in names:
+                if raw_of.get(name, "") == "":
+                    row_errors.append(RowError(number, name, "", "A value is required."))
+        leak_locations = parsed[LEAKS].get("leaks") or ()
+        detected = parsed[LEAKS].get("leak_detected_by") or ()
+        if leak_locations and len(detected) not in (1, len(leak_locations)):
+            row_errors.append(
+                RowError(
+                    number, "leak_detected_by", raw_of.get("leak_detected_by", ""), "Give one value, or one per leak."
+                )
+            )
+        if detected and not leak_locations:
+            row_errors.append(RowError(number, "leaks", "", "Give the leak locations this detection refers to."))
+        if leak_locations and not reaches_level:
+            row_errors.append(RowError(number, "leaks", raw_of.get("leaks", ""), "Leaks belong to a treated level."))
+        if row_errors:
+            plan.errors.extend(row_errors)
+            continue
+
+        # The patient, once per MRN: later rows must repeat the same values.
+        patient_key = parsed[PATIENT]["mrn"]
+        patient = plan.patients.get(patient_key)
+        if patient is None:
+            plan.patients[patient_key] = patient = PatientPlan(number, parsed[PATIENT])
+            patient_rows[patient_key] = number
+        elif _conflicts(plan, number, patient.row, parsed[PATIENT], patient.values, raw_of, "MRN"):
+            continue
+        if not reaches_procedure:
+            continue
+
+        procedure_key = (patient_key, parsed[PROCEDURE]["performed_on"], parsed[PROCEDURE]["procedure_type"])
+        procedure = plan.procedures.get(procedure_key)
+        if procedure is None:
+            plan.procedures[procedure_key] = procedure = ProcedurePlan(number, patient_key, parsed[PROCEDURE])
+        elif _conflicts(plan, number, procedure.row, parsed[PROCEDURE], procedure.values, raw_of, "procedure"):
+            continue
+        if not reaches_level:
+            continue
+
+        level_key = (*procedure_key, parsed[LEVEL]["level"])
+        if level_key in level_rows:
+            plan.errors.append(
+                RowError(
+                    number,
+                    "level",
+                    raw_of["level"],
+                    f"This level is already in row {level_rows[level_key]} for the same procedure: "
+                    "a level is treated once per session.",
+                )
+            )
+            continue
+        level_rows[level_key] = number
+        pairs = list(
+            zip(leak_locations, detected * len(leak_locations) if len(detected) == 1 else detected, strict=True)
+        )
+        procedure.levels.append(
+            LevelPlan(
+                number,
+                parsed[LEVEL],
+                parsed[CEMENT].get("cement_product"),
+                parsed[CEMENT].get("lot_number", ""),
+                parsed[CEMENT].get("lot_expires_on"),
+                pairs,
+            )
+        )
+
+    _check_records(plan)
+    if plan.ok:
+        _match_registry(plan)
+    return plan
+
+
+def _conflicts(
+    plan: ImportPlan, number: int, first_row: int, values: dict, first: dict, raw_of: dict, what: str
+) -> bool:
+    found = False
+    for name, value in values.items():
+        if name in first and value != first[name]:
+            plan.errors.append(
+                RowError(
+                    number,
+                    name,
+                    raw_of.get(name, ""),
+                    f"Differs from row {first_row} for the same {what}: a {what}'s columns must repeat unchanged.",
+                )
+            )
+            found = True
+    return found
+
+
+def _record_errors(plan: ImportPlan, row: int, exc: ValidationError, default_column: str) -> None:
+    for name, messages in exc.message_dict.items():
+        column = default_column if name in ("__all__", "") else name
+        for message in messages:
+            plan.errors.append(RowError(row, column, "", message))
+
+
+def _check_records(plan: ImportPlan) -> None:
+    """Rules across fields of a record, with the registry's own checks where it has them."""
+    for patient in plan.patients.values():
+        try:
+            Patient(**{k: v for k, v in patient.values.items() if k in PATIENT_FIELDS}).clean()
+        except ValidationError as exc:
+            _record_errors(plan, patient.row, exc, "mrn")
+    for procedure in plan.procedures.values():
+        values = procedure.values
+        patient = plan.patients[procedure.patient_key].values
+        performed_on, born = values["performed_on"], patient["date_of_birth"]
+        if performed_on < born:
+            plan.errors.append(
+                RowError(
+                    procedure.row, "performed_on", str(performed_on), "The procedure is before the patient's birth."
+                )
+            )
+        elif not AGE_MIN <= age_on(born, performed_on) <= AGE_MAX:
+            plan.errors.append(
+                RowError(
+                    procedure.row,
+                    "performed_on",
+                    str(performed_on),
+                    f"The patient would be {age_on(born, performed_on)} on this date; the registry takes "
+                    f"{AGE_MIN}–{AGE_MAX}.",
+                )
+            )
+        deceased_on = patient.get("deceased_on")
+        if deceased_on and deceased_on < performed_on:
+            plan.errors.append(
+                RowError(procedure.row, "deceased_on", str(deceased_on), "The date of death is before this procedure.")
+            )
+        try:
+            validate_karnofsky(values.get("baseline_karnofsky"))
+        except ValidationError as exc:
+            plan.errors.append(
+                RowError(procedure.row, "baseline_karnofsky", str(values.get("baseline_karnofsky")), exc.messages[0])
+            )
+        instance = Procedure(**values)
+        errors = procedure_services._Errors()
+        procedure_services._prepare_procedure(instance, errors)
+        values["fracture_age"] = instance.fracture_age
+        for key, messages in errors.by_key.items():
+            column = key.split(".")[-1]
+            for message in messages:
+                plan.errors.append(RowError(procedure.row, column, str(values.get(column, "")), message))
+        for level in procedure.levels:
+            errors = procedure_services._Errors()
+            procedure_services._check_level_against_procedure(TreatedLevel(**level.values), instance, errors, "level")
+            for key, messages in errors.by_key.items():
+                column = key.split(".")[-1]
+                for message in messages:
+                    plan.errors.append(RowError(level.row, column, str(level.values.get(column, "")), message))
+        warnings = procedure_services.procedure_warnings(
+            performed_on=performed_on,
+            levels=[
+                {
+                    "level": level.values["level"],
+                    "cement_volume_ml": level.values["cement_volume_ml"],
+                    "lot_number": level.lot_number,
+                    "lot_expires_on": level.lot_expires_on,
+                }
+                for level in procedure.levels
+            ],
+        )
+        plan.warnings.extend(RowNote(procedure.row, "procedure", warning) for warning in warnings)
+
+
+# --- Against the registry ---------------------------------------------------------------------------------
+
+
+def _diff(file_values: dict, registry_values: dict) -> list[str]:
+    return [
+        f"{name}: registry has {registry_values[name]!s}, file has {value!s}"
+        for name, value in file_values.items()
+        if name in registry_values and registry_values[name] != value
+    ]
+
+
+def _chunks(items: list, size: int = 5000):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _match_registry(plan: ImportPlan) -> None:
+    """Mark what already exists (natural keys); identical records are skipped, changed ones reported."""
+    counts = plan.counts
+    patient_fields = sorted({name for p in plan.patients.values() for name in p.values})
+    existing_patients: dict[str, dict] = {}
+    for mrns in _chunks(list(plan.patients)):
+        for row in Patient.objects.filter(site=plan.site, mrn__in=mrns).values("id", *patient_fields):
+            existing_patients[row["mrn"]] = row
+    for mrn, patient in plan.patients.items():
+        found = existing_patients.get(mrn)
+        if found is None:
+            counts["patients_new"] += 1
+            continue
+        patient.existing_id = found["id"]
+        differences = _diff(patient.values, found)
+        counts["patients_changed" if differences else "patients_unchanged"] += 1
+        plan.changes.extend(RowNote(patient.row, "patient", d) for d in differences)
+
+    procedure_fields = sorted({name for p in plan.procedures.values() for name in p.values})
+    existing_procedures: dict[tuple, dict] = {}
+    patient_ids = {p.existing_id: mrn for mrn, p in plan.patients.items() if p.existing_id}
+    for ids in _chunks(list(patient_ids)):
+        rows = Procedure.objects.filter(patient_id__in=ids).order_by("id").values("id", "patient_id", *procedure_fields)
+        for row in rows:
+            key = (patient_ids[row["patient_id"]], row["performed_on"], row["procedure_type"])
+            existing_procedures.setdefault(key, row)
+    level_fields = sorted({name for p in plan.procedures.values() for lv in p.levels for name in lv.values})
+    existing_levels: dict[tuple[int, int], dict] = {}
+    procedure_ids = [row["id"] for row in existing_procedures.values()]
+    leaks_of: dict[int, list[str]] = defaultdict(list)
+    for ids in _chunks(procedure_ids):
+        for row in TreatedLevel.objects.filter(procedure_id__in=ids).values(
+            "id",
+            "procedure_id",
+            "cement_lot__product_id",
+            "cement_lot__lot_number_normalised",
+            *level_fields,
+        ):
+            existing_levels[(row["procedure_id"], row["level"])] = row
+        for leak in CementLeak.objects.filter(treated_level__procedure_id__in=ids).values(
+            "treated_level_id", "location"
+        ):
+            leaks_of[leak["treated_level_id"]].append(leak["location"])
+
+    for key, procedure in plan.procedures.items():
+        found = existing_procedures.get(key)
+        if found is None:
+            counts["procedures_new"] += 1
+            counts["levels_new"] += len(procedure.levels)
+            counts["leaks_new"] += sum(len(level.leaks) for level in procedure.levels)
+            continue
+        procedure.existing_id = found["id"]
+        differences = _diff(procedure.values, found)
+        counts["procedures_changed" if differences else "procedures_unchanged"] += 1
+        plan.changes.extend(RowNote(procedure.row, "procedure", d) for d in differences)
+        for level in procedure.levels:
+            current = existing_levels.get((found["id"], level.values["level"]))
+            if current is None:
+                counts["levels_new"] += 1
+                counts["leaks_new"] += len(level.leaks)
+                continue
+            level.existing_id = current["id"]
+            differences = _diff(level.values, current)
+            if level.product and (
+                current["cement_lot__product_id"] != level.product.pk
+                or current["cement_lot__lot_number_normalised"] != normalise_lot_number(level.lot_number)
+            ):
+                differences.append("cement: registry has another product or lot number")
+            if sorted(location for location, _ in level.leaks) != sorted(leaks_of.get(current["id"], [])):
+                differences.append("leaks: registry has other leak locations")
+            counts["levels_changed" if differences else "levels_unchanged"] += 1
+            plan.changes.extend(RowNote(level.row, "level", d) for d in differences)

@@ -1,0 +1,134 @@
+"""Coordinator screens: template, upload and preview, commit, identified export. Thin."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from registry import access
+from registry.imports import export
+from registry.imports.columns import COLUMNS, KEY_COLUMNS
+from registry.imports.forms import ExportForm, UploadForm
+from registry.imports.models import ImportBatch, ImportStatus
+from registry.imports.reading import CSV, XLSX, UnreadableFile, read_sheet
+from registry.imports.services import ImportRejected, coordinator_site_ids, import_commit, import_preview
+from registry.imports.validation import plan_import
+
+
+def _coordinator_sites(user):
+    ids = coordinator_site_ids(user)
+    sites = access.sites_for_user(user)
+    return sites if ids is None else sites.filter(id__in=ids)
+
+
+def _require_sites(request):
+    sites = _coordinator_sites(request.user)
+    if not sites.exists():
+        # Reviewers, investigators and other sites' staff: the page does not exist for them.
+        raise Http404
+    return sites
+
+
+def _batch_for(request, batch_id: int) -> ImportBatch:
+    sites = _require_sites(request)
+    return get_object_or_404(ImportBatch.objects.select_related("site"), pk=batch_id, site__in=sites)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_home(request):
+    sites = _require_sites(request)
+    form = UploadForm(request.POST or None, request.FILES or None, sites=sites)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            batch, plan = import_preview(
+                site=form.cleaned_data["site"], acting_user=request.user, name=upload.name, data=upload.read()
+            )
+        except UnreadableFile as exc:
+            form.add_error("file", str(exc))
+        else:
+            return render(request, "imports/preview.html", {"batch": batch, "plan": plan})
+    return render(
+        request,
+        "imports/home.html",
+        {
+            "form": form,
+            "export_form": ExportForm(sites=sites),
+            "columns": COLUMNS,
+            "key_columns": KEY_COLUMNS,
+            "batches": ImportBatch.objects.filter(site__in=sites).select_related("site", "uploaded_by")[:20],
+        },
+    )
+
+
+@login_required
+@require_GET
+def import_preview_page(request, batch_id: int):
+    batch = _batch_for(request, batch_id)
+    with batch.file.open("rb") as fh:
+        _format, sheet = read_sheet(batch.file.name, fh.read())
+    return render(request, "imports/preview.html", {"batch": batch, "plan": plan_import(site=batch.site, sheet=sheet)})
+
+
+@login_required
+@require_POST
+def import_commit_view(request, batch_id: int):
+    batch = _batch_for(request, batch_id)
+    if batch.status == ImportStatus.COMMITTED:
+        messages.info(request, _("This file was already imported."))
+        return redirect("imports:home")
+    try:
+        plan = import_commit(batch=batch, acting_user=request.user)
+    except ImportRejected as exc:
+        messages.error(request, _("Nothing was imported: the file has errors now (see below)."))
+        return render(request, "imports/preview.html", {"batch": batch, "plan": exc.plan}, status=400)
+    counts = plan.counts
+    messages.success(
+        request,
+        _(
+            "Imported: %(p)s new patients, %(s)s new procedures, %(l)s new levels; %(u)s levels already in the "
+            "registry were skipped; follow-up will be planned for %(f)s procedures with windows still open."
+        )
+        % {
+            "p": counts["patients_new"],
+            "s": counts["procedures_new"],
+            "l": counts["levels_new"],
+            "u": counts["levels_unchanged"] + counts["levels_changed"],
+            "f": counts["followup_to_plan"],
+        },
+    )
+    return redirect("imports:home")
+
+
+@login_required
+@require_GET
+def import_template(request, file_format: str):
+    _require_sites(request)
+    if file_format not in (CSV, XLSX):
+        raise Http404
+    response = HttpResponse(export.template_file(file_format), content_type=export.CONTENT_TYPES[file_format])
+    response["Content-Disposition"] = f'attachment; filename="registry-import-template.{file_format}"'
+    return response
+
+
+@login_required
+@require_POST
+def export_download(request):
+    sites = _require_sites(request)
+    form = ExportForm(request.POST, sites=sites)
+    if not form.is_valid():
+        messages.error(request, _("Choose one of your sites and a format."))
+        return redirect("imports:home")
+    site, file_format = form.cleaned_data["site"], form.cleaned_data["file_format"]
+    content, _log = export.export_site(site=site, acting_user=request.user, file_format=file_format)
+    response = HttpResponse(content, content_type=export.CONTENT_TYPES[file_format])
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="{site.code}-identified-{stamp}.{file_format}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,190 @@
+"""Charts as inline SVG, drawn on the server with matplotlib (no CDN, no JavaScript).
+
+Figures are built with the object API (``matplotlib.figure.Figure``), not pyplot, so that
+web threads and workers share no global figure state. Text stays text in the SVG
+(``svg.fonttype = none``): smaller, searchable, and readable by screen readers. With
+``suppress`` (reviewers) a point or bar that rests on 1-4 patients is left out.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from html import escape
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from reports import benchmarks as bm  # noqa: E402
+from reports.metrics import EVENT_ORDER, funnel_limits  # noqa: E402
+from reports.stats import SMALL_CELL, Proportion  # noqa: E402
+from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS  # noqa: E402
+
+COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": "#333333"}
+SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "registry-reports", "font.size": 9}
+
+
+def _svg(figure: Figure, label: str) -> str:
+    buffer = io.StringIO()
+    with matplotlib.rc_context(SVG_SETTINGS):
+        # Fixed margins (see _figure) rather than bbox_inches="tight", which draws the figure twice.
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg") :]
+    # Scale with the page, and name the chart for assistive technology.
+    text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", text, count=1)
+    return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
+
+
+def _figure(width: float = 6.4, height: float = 3.4, bottom: float = 0.14) -> tuple[Figure, object]:
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure = Figure(figsize=(width, height))
+        axes = figure.subplots()
+        figure.subplots_adjust(left=0.11, right=0.98, top=0.88, bottom=bottom)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure, axes
+
+
+def _visible(n: int, suppress: bool) -> bool:
+    return n > 0 and not (suppress and n < SMALL_CELL)
+
+
+def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
+    """Mean score at each event with its 95 % interval, PVP and PKP, beside 004's pooled means."""
+    label = f"{MEASURE_LABELS[measure]} after the procedure, with the literature trajectory"
+    figure, axes = _figure()
+    positions = np.arange(len(EVENT_ORDER))
+    for offset, kind in ((-0.06, "PVP"), (0.06, "PKP"), (0.0, "OTHER")):
+        rows = outcomes[measure]["by_type"][kind]
+        points = [
+            (position + offset, rows[event].score)
+            for position, event in zip(positions, EVENT_ORDER, strict=True)
+            if _visible(rows[event].score.n, suppress) and rows[event].score.mean is not None
+        ]
+        if points:
+            x = [p for p, _ in points]
+            y = [s.mean for _, s in points]
+            low = [s.mean - s.ci_low if s.ci_low is not None else 0 for _, s in points]
+            high = [s.ci_high - s.mean if s.ci_high is not None else 0 for _, s in points]
+            axes.errorbar(
+                x,
+                y,
+                yerr=[low, high],
+                marker="o",
+                capsize=3,
+                color=COLOURS[kind],
+                label=f"Registry {TYPE_LABELS[kind]}",
+            )
+        reference = bm.trajectory_for(measure, kind)
+        if reference is not None:
+            marks = [(pos, reference.for_event(event).mean) for pos, event in zip(positions, EVENT_ORDER, strict=True)]
+            axes.plot(
+                [p for p, _ in marks],
+                [v for _, v in marks],
+                linestyle="--",
+                color=COLOURS[kind],
+                alpha=0.6,
+                label=f"Literature {TYPE_LABELS[kind]} (004)",
+            )
+    axes.set_xticks(positions, [EVENT_LABELS[event] for event in EVENT_ORDER])
+    axes.set_ylabel(MEASURE_LABELS[measure])
+    axes.set_ylim(0, 10 if measure == "vas" else 100)
+    axes.legend(frameon=False, fontsize=7, ncols=2)
+    axes.set_title(label, fontsize=9)
+    return _svg(figure, label)
+
+
+def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> str:
+    label = "Patients with a cement leak by procedure type, with the literature rate"
+    figure, axes = _figure(5.2, 3.2)
+    kinds = ["PVP", "PKP", "OTHER"]
+    for position, kind in enumerate(kinds):
+        share = per_patient[kind]
+        shown = share.rate is not None and not (
+            suppress
+            and any(0 < n < SMALL_CELL for n in (share.count, share.denominator, share.denominator - share.count))
+        )
+        if shown:
+            axes.bar(position, share.rate * 100, color=COLOURS[kind], alpha=0.8)
+            axes.errorbar(
+                position,
+                share.rate * 100,
+                yerr=[[(share.rate - share.ci_low) * 100], [(share.ci_high - share.rate) * 100]],
+                color="black",
+                capsize=4,
+            )
+    for key, position in (("leak_rate_patient_pvp", 0), ("leak_rate_patient_pkp", 1)):
+        percent = bm.BENCHMARKS[key].percent
+        axes.hlines(percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
+        axes.annotate(
+            f"004: {percent} %", (position, percent), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7
+        )
+    axes.set_xticks(range(len(kinds)), [TYPE_LABELS[kind] for kind in kinds])
+    axes.set_ylabel("% of patients (95 % CI)")
+    axes.set_ylim(0, 100)
+    axes.set_title(label, fontsize=9)
+    return _svg(figure, label)
+
+
+def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -> str:
+    label = "Treated levels by vertebra (% of levels), with 001's distribution"
+    figure, axes = _figure(7.0, 3.2, bottom=0.2)
+    reference = bm.BENCHMARKS["level_distribution"]
+    order = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
+    codes = [code for code in distribution if code not in order] + order
+    codes = [code for code in dict.fromkeys(codes) if code in distribution or code in reference.counts or code in order]
+    values = []
+    for code in codes:
+        share = distribution.get(code)
+        visible = share is not None and share.rate is not None and _visible(share.count, suppress)
+        values.append(share.rate * 100 if visible else 0)
+    positions = np.arange(len(codes))
+    axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry")
+    axes.plot(
+        positions,
+        [reference.counts.get(code, 0) / reference.total * 100 for code in codes],
+        "o",
+        color=COLOURS["benchmark"],
+        markersize=4,
+        label="001 (41 levels)",
+    )
+    axes.set_xticks(positions, codes, rotation=90, fontsize=7)
+    axes.set_ylabel("% of levels")
+    axes.legend(frameon=False, fontsize=7)
+    axes.set_title(label, fontsize=9)
+    return _svg(figure, label)
+
+
+def funnel(site_rates: pd.DataFrame) -> str:
+    """Each site's leak rate per level against its number of levels, with 95 % and 99.8 % limits
+    around the registry rate: a site outside the funnel differs by more than chance."""
+    label = "Funnel plot: cement leak rate per level by site"
+    figure, axes = _figure(6.4, 3.6, bottom=0.16)
+    total_levels = site_rates["levels"].sum()
+    if total_levels:
+        overall = site_rates["leaking"].sum() / total_levels
+        sizes = np.linspace(max(1, site_rates["levels"].min() * 0.8), site_rates["levels"].max() * 1.1, 200)
+        for z, style in ((1.959964, "--"), (3.090232, ":")):
+            low, high = funnel_limits(overall, sizes, z)
+            axes.plot(sizes, low * 100, style, color="grey")
+            axes.plot(sizes, high * 100, style, color="grey")
+        axes.axhline(overall * 100, color=COLOURS["benchmark"], linewidth=1, label=f"Registry {overall * 100:.1f} %")
+        axes.scatter(site_rates["levels"], site_rates["rate"] * 100, color=COLOURS["PVP"], zorder=3)
+        for _, site in site_rates.iterrows():
+            axes.annotate(
+                site["code"],
+                (site["levels"], site["rate"] * 100),
+                textcoords="offset points",
+                xytext=(4, 2),
+                fontsize=7,
+            )
+        axes.legend(frameon=False, fontsize=7)
+    axes.set_xlabel("Treated levels")
+    axes.set_ylabel("Levels with a leak (%)")
+    axes.set_title(label + " (dashed 95 %, dotted 99.8 %)", fontsize=9)
+    return _svg(figure, label)

@@ -1,0 +1,171 @@
+"""A report's three artifacts from one set of tables: HTML, PDF (reportlab), XLSX (openpyxl)."""
+
+from __future__ import annotations
+
+import io
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import matplotlib
+from django.template.loader import render_to_string
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import LongTable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+
+from reports.tables import Section
+
+# DejaVu Sans (shipped with matplotlib) has ±, –, ≥ and the other signs the tables use;
+# the PDF core fonts do not.
+_FONT = "DejaVuSans"
+_FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+_fonts_registered = False
+
+
+def _register_fonts() -> None:
+    global _fonts_registered
+    if not _fonts_registered:
+        pdfmetrics.registerFont(TTFont(_FONT, str(_FONT_DIR / "DejaVuSans.ttf")))
+        pdfmetrics.registerFont(TTFont(f"{_FONT}-Bold", str(_FONT_DIR / "DejaVuSans-Bold.ttf")))
+        _fonts_registered = True
+
+
+_CELL_FONT_SIZE = 7.5
+# DejaVu Sans averages a little under 0.6 em per character; padding is 6 pt a side.
+_EM_PER_CHARACTER = 0.6
+
+
+def _wrap(text: str, width: float) -> str:
+    characters = max(8, int((width - 12) / (_CELL_FONT_SIZE * _EM_PER_CHARACTER)))
+    return "\n".join(textwrap.wrap(text, characters, break_on_hyphens=False)) if len(text) > characters else text
+
+
+@dataclass
+class ReportDocument:
+    title: str
+    subtitle: str
+    facts: list[tuple[str, str]]
+    sections: list[Section]
+    charts: list[tuple[str, str]] = field(default_factory=list)  # (title, inline SVG)
+
+
+def render_html(document: ReportDocument) -> str:
+    return render_to_string("reports/quarterly_report.html", {"document": document})
+
+
+def _sheet_name(prefix: str, key: str, taken: set[str]) -> str:
+    base = re.sub(r"[\[\]:*?/\\]", "", f"{prefix}{key}")[:31]
+    name, n = base, 2
+    while name in taken:
+        suffix = f"~{n}"
+        name, n = base[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(name)
+    return name
+
+
+def render_xlsx(document: ReportDocument) -> bytes:
+    """One sheet per table, after a cover sheet; sheet names are the table keys, prefixed
+    "T " (this quarter) or "C " (cumulative) when the report has both sections. Written in
+    openpyxl's streaming mode: a registry report has thousands of cells."""
+    workbook = Workbook(write_only=True)
+    cover = workbook.create_sheet("Report")
+    cover.column_dimensions["A"].width = 24
+    cover.column_dimensions["B"].width = 90
+    cover.append([_bold(cover, document.title)])
+    cover.append([document.subtitle])
+    for label, value in document.facts:
+        cover.append([label, value])
+    cover.append([])
+    cover.append([_bold(cover, "Sheet"), _bold(cover, "Table")])
+    taken = {"Report"}
+    prefixes = [f"{section.title[0]} " if len(document.sections) > 1 else "" for section in document.sections]
+    for section, prefix in zip(document.sections, prefixes, strict=True):
+        for table in section.tables:
+            sheet = workbook.create_sheet(_sheet_name(prefix, table.key, taken))
+            cover.append([sheet.title, f"{section.title}: {table.title}"])
+            for index in range(len(table.columns)):
+                sheet.column_dimensions[get_column_letter(index + 1)].width = 42 if index == 0 else 34
+            sheet.append([_bold(sheet, f"{section.title}: {table.title}")])
+            sheet.append([_bold(sheet, column) for column in table.columns])
+            for row in table.rows:
+                sheet.append(row)
+            if table.note:
+                sheet.append([])
+                sheet.append([table.note])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _bold(sheet, value: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.font = Font(bold=True)
+    return cell
+
+
+def render_pdf(document: ReportDocument) -> bytes:
+    _register_fonts()
+    styles = getSampleStyleSheet()
+    for name in ("Title", "Heading1", "Heading2", "Normal", "BodyText"):
+        styles[name].fontName = f"{_FONT}-Bold" if name.startswith(("Title", "Heading")) else _FONT
+    note_style = styles["BodyText"].clone("note", fontSize=7, leading=9, textColor=colors.HexColor("#555555"))
+    page = landscape(A4)
+    usable = page[0] - 30 * mm
+    story = [Paragraph(escape(document.title), styles["Title"]), Paragraph(escape(document.subtitle), styles["Normal"])]
+    for label, value in document.facts:
+        story.append(Paragraph(f"<b>{escape(label)}:</b> {escape(value)}", styles["Normal"]))
+    for section in document.sections:
+        story += [PageBreak(), Paragraph(escape(section.title), styles["Heading1"])]
+        for table in section.tables:
+            story.append(Paragraph(escape(table.title), styles["Heading2"]))
+            first = 0.3 if len(table.columns) > 2 else 0.5
+            rest = (1 - first) / max(1, len(table.columns) - 1)
+            widths = [usable * first] + [usable * rest] * (len(table.columns) - 1)
+            # Plain strings wrapped by width, not a Paragraph per cell: a tenth of the time for
+            # the same page (the lot and outcome tables have hundreds of cells).
+            data = [
+                [_wrap(cell, width) for cell, width in zip(row, widths, strict=True)]
+                for row in [table.columns, *table.rows]
+            ]
+            flowable = LongTable(data, colWidths=widths, repeatRows=1)
+            flowable.setStyle(
+                TableStyle(
+                    [
+                        ("FONTNAME", (0, 0), (-1, -1), _FONT),
+                        ("FONTNAME", (0, 0), (-1, 0), f"{_FONT}-Bold"),
+                        ("FONTSIZE", (0, 0), (-1, -1), _CELL_FONT_SIZE),
+                        ("LEADING", (0, 0), (-1, -1), _CELL_FONT_SIZE + 1.5),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f5f7")),
+                        ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#d0d7de")),
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ]
+                )
+            )
+            story.append(flowable)
+            if table.note:
+                story.append(Paragraph(escape(table.note), note_style))
+            story.append(Spacer(1, 4 * mm))
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=page,
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+        topMargin=12 * mm,
+        bottomMargin=12 * mm,
+        title=document.title,
+        author="Vertebral augmentation registry",
+        invariant=1,
+    )
+    doc.build(story)
+    return buffer.getvalue()

@@ -1,0 +1,292 @@
+"""Writes and builds of the reports app: the dashboard's content, quarterly reports, notices.
+
+Quarterly reports are immutable, versioned artifacts. The beat task asks for version 1 of
+every (site, quarter) and of the whole registry; whatever the number of runs or workers,
+one version exists: the insert happens under a per-(scope, quarter) advisory lock after a
+re-check, and two partial unique constraints back it up. An administrator's rebuild adds
+the next version under the same lock and leaves the old ones as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import zlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.mail import send_mass_mail
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.urls import reverse
+from django.utils import timezone
+
+from registry import access
+from registry.accounts.models import Role, SiteMembership
+from registry.core.audit import system_user
+from registry.patients.models import Site
+from reports import charts
+from reports.loaders import CohortFilter, load_frames
+from reports.metrics import Frames, compute_all, site_leak_rates
+from reports.models import QuarterlyReport
+from reports.render import ReportDocument, render_html, render_pdf, render_xlsx
+from reports.tables import Section, Table, build_tables
+
+logger = logging.getLogger(__name__)
+
+
+# --- quarters ------------------------------------------------------------------------------
+
+
+def quarter_bounds(year: int, quarter: int) -> tuple[dt.date, dt.date]:
+    if quarter not in (1, 2, 3, 4):
+        raise ValueError(f"quarter must be 1-4, got {quarter}")
+    start = dt.date(year, 3 * quarter - 2, 1)
+    end = dt.date(year + 1, 1, 1) if quarter == 4 else dt.date(year, 3 * quarter + 1, 1)
+    return start, end - dt.timedelta(days=1)
+
+
+def previous_quarter(today: dt.date) -> tuple[int, int]:
+    quarter = (today.month - 1) // 3 + 1
+    return (today.year - 1, 4) if quarter == 1 else (today.year, quarter - 1)
+
+
+# --- content -------------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardContent:
+    tables: list[Table]
+    charts: list[tuple[str, str]]
+    suppressed: bool
+    patients: int
+    computed_at: dt.datetime
+
+
+def _charts(frames: Frames, metrics, *, suppress: bool, funnel: bool, levels: bool = True) -> list[tuple[str, str]]:
+    result = [
+        ("VAS trajectory", charts.trajectory("vas", metrics.outcomes, suppress=suppress)),
+        ("ODI trajectory", charts.trajectory("odi", metrics.outcomes, suppress=suppress)),
+        ("Leak rate by procedure type", charts.leak_rate_by_type(metrics.leaks["per_patient"], suppress=suppress)),
+    ]
+    if levels:
+        distribution = metrics.activity["level_distribution"]
+        result.append(("Level distribution", charts.level_distribution(distribution, suppress=suppress)))
+    if funnel:
+        result.append(("Funnel plot of sites' leak rates", charts.funnel(site_leak_rates(frames))))
+    return result
+
+
+def dashboard_must_suppress(user, site_ids: tuple[int, ...] | None) -> bool:
+    """Small cells are hidden unless the user may see identified data of every site shown."""
+    identified = access.identified_site_ids(user)
+    if identified is None:
+        return False
+    return site_ids is None or not set(site_ids) <= set(identified)
+
+
+# Aggregates of a whole registry take seconds to compute (BENCHMARKS.md, "Reports") and change
+# slowly: the same dashboard is served from the cache for a few minutes, with the time it was
+# computed shown on the page.
+DASHBOARD_CACHE_SECONDS = 300
+
+
+def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: bool = True) -> DashboardContent:
+    """The dashboard for ``cohort``; the caller has limited ``cohort.site_ids`` to the user's sites."""
+    suppress = dashboard_must_suppress(user, cohort.site_ids)
+    funnel = access.is_registry_admin(user)
+    key = "reports:dashboard:" + hashlib.sha256(repr((cohort, as_of, suppress, funnel)).encode()).hexdigest()
+    if use_cache and (cached := cache.get(key)) is not None:
+        return cached
+    frames = load_frames(cohort, as_of=as_of)
+    metrics = compute_all(frames)
+    content = DashboardContent(
+        tables=build_tables(metrics, suppress=suppress),
+        charts=_charts(frames, metrics, suppress=suppress, funnel=funnel),
+        suppressed=suppress,
+        patients=metrics.activity["patients"],
+        computed_at=timezone.now(),
+    )
+    cache.set(key, content, DASHBOARD_CACHE_SECONDS)
+    return content
+
+
+def quarterly_document(
+    frames: Frames, *, site: Site | None, year: int, quarter: int, version: int, built_at: dt.datetime
+) -> ReportDocument:
+    """The report of one site (or the registry) from the registry's cumulative frames."""
+    start, end = quarter_bounds(year, quarter)
+    cumulative = frames.up_to(end).for_sites(None if site is None else [site.id])
+    this_quarter = cumulative.performed_between(start, end)
+    cumulative_metrics = compute_all(cumulative)
+    scope = f"{site.code} — {site.name}" if site else "Whole registry"
+    return ReportDocument(
+        title=f"Quarterly report {year} Q{quarter}: {scope}",
+        subtitle=f"Procedures performed {start:%d %b %Y} – {end:%d %b %Y}, and the cumulative cohort to {end:%d %b %Y}.",
+        facts=[
+            ("Scope", scope),
+            ("Quarter", f"{year} Q{quarter} ({start.isoformat()} to {end.isoformat()})"),
+            ("Version", str(version)),
+            ("Built", timezone.localtime(built_at).strftime("%Y-%m-%d %H:%M %Z")),
+            (
+                "Small cells",
+                "Counts of 1–4 are shown as <5; their rates and intervals are withheld.",
+            ),
+            ("Benchmarks", "Literature figures from DATA_DICTIONARY.md section 5 (sources 000, 001, 004)."),
+        ],
+        sections=[
+            Section(f"This quarter ({year} Q{quarter})", build_tables(compute_all(this_quarter), suppress=True)),
+            Section(f"Cumulative (to {end.isoformat()})", build_tables(cumulative_metrics, suppress=True)),
+        ],
+        # The benchmark comparisons as charts; the level distribution stays a table here (each
+        # chart costs a few tenths of a second, and beat builds a report for every site).
+        charts=_charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=False),
+    )
+
+
+# --- building and storing ------------------------------------------------------------------
+
+
+def _lock(site_id: int | None, year: int, quarter: int) -> None:
+    """Serialise writers of one (scope, quarter) until the transaction ends."""
+    if connection.vendor != "postgresql":
+        return  # SQLite runs IMMEDIATE transactions (settings.py): writers are serialised already.
+    key = zlib.crc32(f"reports.quarterly:{site_id or 0}:{year}:{quarter}".encode()) - 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _store(
+    document: ReportDocument, *, site: Site | None, year: int, quarter: int, version: int, built_at, built_by
+) -> QuarterlyReport:
+    start, end = quarter_bounds(year, quarter)
+    report = QuarterlyReport.objects.create(
+        site=site,
+        year=year,
+        quarter=quarter,
+        version=version,
+        period_start=start,
+        period_end=end,
+        built_at=built_at,
+        built_by=built_by,
+        html=render_html(document),
+        pdf=render_pdf(document),
+        xlsx=render_xlsx(document),
+    )
+    transaction.on_commit(lambda: _queue_notice(report.id))
+    return report
+
+
+def _queue_notice(report_id: int) -> None:
+    from reports.tasks import quarterly_report_notify_task
+
+    quarterly_report_notify_task.delay(report_id)
+
+
+def _reports_of(site: Site | None, year: int, quarter: int):
+    return QuarterlyReport.objects.filter(site=site, year=year, quarter=quarter)
+
+
+def quarterly_reports_build(*, year: int, quarter: int, today: dt.date | None = None) -> list[QuarterlyReport]:
+    """Version 1 of the quarter's report for every active site and the registry, where missing.
+
+    Safe to run any number of times, at once or in turn: a scope that already has a report is
+    skipped, and the insert re-checks under the scope's lock.
+    """
+    start, end = quarter_bounds(year, quarter)
+    if today is not None and end >= today:
+        raise ValueError(f"{year} Q{quarter} has not ended yet")
+    existing = set(QuarterlyReport.objects.filter(year=year, quarter=quarter).values_list("site_id", flat=True))
+    targets: list[Site | None] = [site for site in Site.objects.filter(active=True) if site.id not in existing]
+    if None not in existing:
+        targets.append(None)
+    if not targets:
+        return []
+    frames = load_frames(CohortFilter(performed_to=end), as_of=end)
+    builder = system_user()
+    built = []
+    for site in targets:
+        built_at = timezone.now()
+        document = quarterly_document(frames, site=site, year=year, quarter=quarter, version=1, built_at=built_at)
+        try:
+            with transaction.atomic():
+                _lock(site.id if site else None, year, quarter)
+                if _reports_of(site, year, quarter).exists():
+                    continue  # Another run got there first.
+                built.append(
+                    _store(
+                        document, site=site, year=year, quarter=quarter, version=1, built_at=built_at, built_by=builder
+                    )
+                )
+        except IntegrityError:
+            # The constraint caught a writer that did not take the lock: the report exists.
+            logger.info("Quarterly report %s Q%s for site %s already built", year, quarter, site.id if site else "-")
+    return built
+
+
+def quarterly_report_rebuild(*, site: Site | None, year: int, quarter: int, acting_user) -> QuarterlyReport:
+    """A new version of one report, built by an administrator; earlier versions stay."""
+    if not access.is_registry_admin(acting_user):
+        raise PermissionError("Only registry administrators rebuild quarterly reports.")
+    _, end = quarter_bounds(year, quarter)
+    frames = load_frames(CohortFilter(performed_to=end, site_ids=None if site is None else (site.id,)), as_of=end)
+    with transaction.atomic():
+        _lock(site.id if site else None, year, quarter)
+        version = (_reports_of(site, year, quarter).aggregate(v=Max("version"))["v"] or 0) + 1
+        built_at = timezone.now()
+        document = quarterly_document(frames, site=site, year=year, quarter=quarter, version=version, built_at=built_at)
+        return _store(
+            document, site=site, year=year, quarter=quarter, version=version, built_at=built_at, built_by=acting_user
+        )
+
+
+# --- notices -------------------------------------------------------------------------------
+
+
+def report_recipients(report: QuarterlyReport) -> list[str]:
+    """The site's department reviewers; administrators for the whole-registry report."""
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    if report.site_id is None:
+        users = users.filter(is_superuser=True)
+    else:
+        reviewer_ids = SiteMembership.objects.filter(site_id=report.site_id, role=Role.REVIEWER).values("user_id")
+        users = users.filter(id__in=reviewer_ids)
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def quarterly_report_notify(*, report_id: int) -> int:
+    """Email the report's link once; returns the number of recipients (0 if already done).
+
+    The row is claimed before sending, so a retried or doubled task sends once; if the
+    send fails the claim is released for the retry.
+    """
+    now = timezone.now()
+    claimed = QuarterlyReport.objects.filter(pk=report_id, notified_at__isnull=True).update(notified_at=now)
+    if claimed != 1:
+        return 0
+    report = (
+        QuarterlyReport.objects.select_related("site")
+        .only("id", "site__code", "year", "quarter", "version")
+        .get(pk=report_id)
+    )
+    recipients = report_recipients(report)
+    if not recipients:
+        return 0
+    link = settings.SITE_URL + reverse("reports:quarterly_detail", args=[report.id])
+    scope = report.site.code if report.site_id else "whole registry"
+    # Aggregates only: the site code, the quarter and a link that needs a login.
+    subject = f"Quarterly report {report.year} Q{report.quarter} ready ({scope})"
+    body = (
+        f"The registry's quarterly report for {scope}, {report.year} Q{report.quarter} "
+        f"(version {report.version}), is ready.\n\nOpen it after logging in:\n{link}\n"
+    )
+    try:
+        # One message per reviewer: they need not learn each other's addresses.
+        send_mass_mail([(subject, body, None, [address]) for address in recipients])
+    except Exception:
+        QuarterlyReport.objects.filter(pk=report_id, notified_at=now).update(notified_at=None)
+        raise
+    return len(recipients)

@@ -1,0 +1,492 @@
+"""The report as tables of text: the metrics beside their literature benchmarks.
+
+One set of tables feeds the dashboard, the quarterly report's HTML, its PDF and its XLSX
+(one sheet per table), so every format shows the same digits. ``suppress`` is for anything
+a reviewer sees: counts of 1-4 become "<5", small-cell proportions and means lose their
+rates (``reports.stats``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from registry.procedures.models import ComplicationType, Indication, ProcedureType, SirSeverity
+from reports import benchmarks as bm
+from reports.metrics import Metrics, OutcomeRow
+from reports.stats import (
+    NOT_AVAILABLE,
+    MeanSummary,
+    Proportion,
+    format_mean,
+    format_number,
+    format_proportion,
+    proportion,
+    suppress_count,
+)
+
+TYPE_LABELS = {"all": "All", "PVP": "PVP", "PKP": "PKP", "OTHER": "Other"}
+EVENT_LABELS = {
+    "baseline": "Baseline",
+    "early": "Early (2–6 weeks)",
+    "m3": "3 months",
+    "m12": "12 months",
+}
+LOCATION_LABELS = {"disc": "Disc", "vascular": "Vascular", "posterior": "Posterior", "other": "Other"}
+PATHWAY_LABELS = {"B": "B — basivertebral vein", "S": "S — segmental vein", "C": "C — cortical defect"}
+BONE_HEALTH_LABELS = {"dxa": "DXA scan", "osteoporosis_therapy": "Osteoporosis therapy started"}
+COMPLETENESS_LABELS = {
+    "fracture_age": "Fracture age (procedures)",
+    "mri_oedema": "MRI / STIR oedema (procedures)",
+    "fluoroscopy_seconds": "Fluoroscopy time (procedures)",
+    "dose_area_product": "Dose–area product (procedures)",
+    "baseline_vas": "Baseline VAS (procedures)",
+    "baseline_odi": "Baseline ODI (procedures)",
+    "t_score_osteoporotic": "Lowest T-score (osteoporotic procedures)",
+    "body_volume": "Vertebral body volume (levels)",
+    "viscosity": "Cement viscosity (levels)",
+    "needle_gauge": "Needle gauge (levels)",
+    "leak_pathway": "Yeom pathway (leaks)",
+    "leak_size": "Size grade (leaks)",
+}
+MEASURE_LABELS = {"vas": "VAS (0–10)", "odi": "ODI (%)"}
+
+
+def event_label(code: str) -> str:
+    return EVENT_LABELS.get(code, code)
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+    def add(self, *cells: str) -> None:
+        if len(cells) != len(self.columns):
+            raise ValueError(f"{self.key}: {len(cells)} cells for {len(self.columns)} columns")
+        self.rows.append([str(cell) for cell in cells])
+
+    def row(self, label: str) -> dict[str, str]:
+        """The row whose first cell is ``label``, as {column: text}."""
+        for row in self.rows:
+            if row[0] == label:
+                return dict(zip(self.columns, row, strict=True))
+        raise KeyError(f"{self.key}: no row {label!r}")
+
+    def cell(self, label: str, column: str) -> str:
+        return self.row(label)[column]
+
+    def find(self, **cells: str) -> dict[str, str]:
+        """The row whose cells equal ``cells`` (column name with spaces as underscores)."""
+        for row in self.rows:
+            record = dict(zip(self.columns, row, strict=True))
+            if all(record.get(name.replace("_", " ")) == value for name, value in cells.items()):
+                return record
+        raise KeyError(f"{self.key}: no row {cells!r}")
+
+
+@dataclass
+class Section:
+    title: str
+    tables: list[Table]
+
+    def table(self, key: str) -> Table:
+        for table in self.tables:
+            if table.key == key:
+                return table
+        raise KeyError(key)
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+class Formatter:
+    def __init__(self, *, suppress: bool):
+        self.suppress = suppress
+
+    def count(self, n: int) -> str:
+        return suppress_count(int(n)) if self.suppress else str(int(n))
+
+    def share(self, p: Proportion) -> str:
+        return format_proportion(p, suppress=self.suppress)
+
+    def mean(self, m: MeanSummary | None, unit: str = "", decimals: int = 1) -> str:
+        if m is None:
+            return NOT_AVAILABLE
+        return format_mean(m, unit, decimals=decimals, suppress=self.suppress)
+
+    def p_value(self, p: float | None, *groups: int) -> str:
+        # With a small group a p value can hint at the few values behind it; reviewers see "—".
+        if p is None or (self.suppress and any(0 < n < 5 for n in groups)):
+            return NOT_AVAILABLE
+        return "< 0.001" if p < 0.001 else format_number(p, 3)
+
+
+def rate_benchmark(key: str) -> tuple[str, str]:
+    """(figure, source) text for a RateBenchmark."""
+    benchmark = bm.BENCHMARKS[key]
+    source = str(benchmark.source)
+    if benchmark.proportion() is not None:
+        return format_proportion(benchmark.proportion(), suppress=False), source
+    if benchmark.range_percent is not None:
+        low, high = benchmark.range_percent
+        return f"{format_number(low)}–{format_number(high)} %", source
+    text = f"{format_number(benchmark.percent, 2 if benchmark.percent < 1 else 1)} %"
+    if benchmark.denominator is not None:
+        text += f" of {benchmark.denominator}"
+    return text, source
+
+
+def mean_benchmark(benchmark: bm.MeanBenchmark, decimals: int = 1) -> str:
+    text = format_number(benchmark.mean, decimals)
+    if benchmark.sd is not None:
+        text += f" ± {format_number(benchmark.sd, decimals)}"
+    if benchmark.unit:
+        text += f" {benchmark.unit}"
+    extras = []
+    if benchmark.minimum is not None and benchmark.maximum is not None:
+        extras.append(
+            f"range {format_number(benchmark.minimum, decimals)}–{format_number(benchmark.maximum, decimals)}"
+        )
+    if benchmark.n is not None:
+        extras.append(f"n = {benchmark.n}")
+    return f"{text} ({'; '.join(extras)})" if extras else text
+
+
+def mean_benchmark_key(key: str, decimals: int = 1) -> tuple[str, str]:
+    benchmark = bm.BENCHMARKS[key]
+    return mean_benchmark(benchmark, decimals), str(benchmark.source)
+
+
+NO_BENCHMARK = (NOT_AVAILABLE, "")
+
+
+# --- the tables ----------------------------------------------------------------------------
+
+MEASURE_COLUMNS = ["Measure", "Value", "Benchmark", "Source"]
+
+
+def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
+    a = m.activity
+    table = Table("activity", "Activity", MEASURE_COLUMNS)
+    table.add("Patients", fmt.count(a["patients"]), *NO_BENCHMARK)
+    table.add("Procedures", fmt.count(a["procedures"]), *NO_BENCHMARK)
+    table.add("Treated levels", fmt.count(a["levels"]), *NO_BENCHMARK)
+    for kind, share in a["by_type"].items():
+        table.add(f"Procedures — {TYPE_LABELS[kind]}", fmt.share(share), *NO_BENCHMARK)
+    table.add("Female patients", fmt.share(a["female"]), *NO_BENCHMARK)
+    table.add("Age at procedure (years)", fmt.mean(a["age"]), *NO_BENCHMARK)
+    level_benchmarks = {
+        "all": "levels_per_patient_all",
+        "PVP": "levels_per_patient_pvp",
+        "PKP": "levels_per_patient_pkp",
+    }
+    for kind, summary in a["levels_per_patient"].items():
+        benchmark = mean_benchmark_key(level_benchmarks[kind], 2) if kind in level_benchmarks else NO_BENCHMARK
+        table.add(f"Levels per patient — {TYPE_LABELS[kind]}", fmt.mean(summary, decimals=2), *benchmark)
+
+    indications = Table("indications", "Indications", ["Indication", "Procedures"])
+    labels = dict(Indication.choices)
+    for code, share in a["by_indication"].items():
+        indications.add(str(labels.get(code, code)), fmt.share(share))
+
+    distribution = Table(
+        "level_distribution",
+        "Treated levels by vertebra",
+        ["Level", "Levels", "Benchmark (001, 41 levels)"],
+        note=str(bm.BENCHMARKS["level_distribution"].source),
+    )
+    reference = bm.BENCHMARKS["level_distribution"]
+    shown = list(a["level_distribution"])
+    for code in reference.counts:
+        if code not in shown:
+            shown.append(code)
+    order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
+    for code in sorted(shown, key=order.__getitem__):
+        share = a["level_distribution"].get(code) or proportion(0, a["levels"])
+        count = reference.counts.get(code, 0)
+        figure = format_proportion(proportion(count, reference.total), suppress=False)
+        distribution.add(code, fmt.share(share), figure)
+    return [table, indications, distribution]
+
+
+_LEVEL_ORDER = (
+    [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
+)
+
+
+def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
+    c = m.cement
+    table = Table("cement", "Cement", MEASURE_COLUMNS)
+    volume_benchmark = mean_benchmark_key("cement_volume_per_level")
+    for kind, summary in c["volume"].items():
+        benchmark = volume_benchmark if kind in ("all", "PVP") else NO_BENCHMARK
+        table.add(f"Volume per level — {TYPE_LABELS[kind]}", fmt.mean(summary, "mL"), *benchmark)
+    table.add("Vertebral body volume", fmt.mean(c["body_volume"], "cc"), *mean_benchmark_key("vertebral_body_volume"))
+    table.add(
+        "Fill (cement / body volume)", fmt.mean(c["fill_percent"], "%"), *mean_benchmark_key("cement_fill_percent")
+    )
+
+    products = Table("cement_products", "Cement by product", ["Product", "Levels", "Volume per level"])
+    for product, row in c["by_product"].items():
+        products.add(product, fmt.count(row["levels"]), fmt.mean(row["volume"], "mL"))
+    lots = Table("cement_lots", "Cement by lot", ["Product", "Lot", "Levels", "Volume per level"])
+    for (product, lot), row in c["by_lot"].items():
+        lots.add(product, lot, fmt.count(row["levels"]), fmt.mean(row["volume"], "mL"))
+    return [table, products, lots]
+
+
+def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
+    lk = m.leaks
+    table = Table("leaks", "Cement leaks", MEASURE_COLUMNS)
+    for kind, share in lk["per_level"].items():
+        benchmark = rate_benchmark("leak_rate_level_low_volume_pvp") if kind == "PVP" else NO_BENCHMARK
+        table.add(f"Levels with a leak — {TYPE_LABELS[kind]}", fmt.share(share), *benchmark)
+    patient_benchmarks = {"PVP": "leak_rate_patient_pvp", "PKP": "leak_rate_patient_pkp"}
+    for kind, share in lk["per_patient"].items():
+        benchmark = rate_benchmark(patient_benchmarks[kind]) if kind in patient_benchmarks else NO_BENCHMARK
+        table.add(f"Patients with a leak — {TYPE_LABELS[kind]}", fmt.share(share), *benchmark)
+    reference = bm.BENCHMARKS["leak_rate_level_low_volume_pvp"]
+    for group, share in lk["location_group"].items():
+        count = reference.breakdown["location"].get(group)
+        benchmark = (
+            (format_proportion(proportion(count, reference.denominator), suppress=False), str(reference.source))
+            if count is not None
+            else NO_BENCHMARK
+        )
+        table.add(f"Levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *benchmark)
+    table.add("Symptomatic leaks (of leaks)", fmt.share(lk["symptomatic"]), *NO_BENCHMARK)
+
+    details = Table("leak_types", "Leaks by Yeom pathway and size grade", ["Category", "Leaks", "Benchmark", "Source"])
+    for pathway, share in lk["pathway"].items():
+        details.add(f"Pathway {PATHWAY_LABELS.get(pathway, pathway)}", fmt.share(share), *NO_BENCHMARK)
+    for grade, share in lk["size_grade"].items():
+        count = reference.breakdown["size"].get(grade)
+        benchmark = (
+            (format_proportion(proportion(count, reference.count), suppress=False), str(reference.source))
+            if count is not None
+            else NO_BENCHMARK
+        )
+        details.add(f"Size {grade}", fmt.share(share), *benchmark)
+
+    comparison = bm.BENCHMARKS["cement_volume_by_leak"]
+    volume = Table(
+        "leak_volume",
+        "Cement volume per level, with vs without leak (Welch's t test)",
+        ["Levels", "Cement volume", "Benchmark", "Source"],
+        note=comparison.note,
+    )
+    source = str(comparison.source)
+    volume.add(
+        "With a leak", fmt.mean(lk["volume_with_leak"], "mL", 2), mean_benchmark(comparison.with_leak, 2), source
+    )
+    volume.add(
+        "Without a leak",
+        fmt.mean(lk["volume_without_leak"], "mL", 2),
+        mean_benchmark(comparison.without_leak, 2),
+        source,
+    )
+    volume.add(
+        "p value",
+        fmt.p_value(lk["volume_test"].p_value, lk["volume_with_leak"].n, lk["volume_without_leak"].n),
+        format_number(comparison.p_value, 3),
+        source,
+    )
+    return [table, details, volume]
+
+
+def complication_tables(m: Metrics, fmt: Formatter) -> list[Table]:
+    c = m.complications
+    table = Table("complications", "Complications", MEASURE_COLUMNS)
+    table.add("Complications recorded", fmt.count(c["complications"]), *NO_BENCHMARK)
+    table.add(
+        "Patients with a symptomatic complication",
+        fmt.share(c["symptomatic"]),
+        *rate_benchmark("symptomatic_complications"),
+    )
+    for kind, key in (("PVP", "symptomatic_complications_pvp"), ("PKP", "symptomatic_complications_pkp")):
+        table.add(
+            f"Patients with a symptomatic complication — {kind}",
+            fmt.share(c["symptomatic_by_type"][kind]),
+            *rate_benchmark(key),
+        )
+    table.add("Patients with a major complication (SIR severe or worse)", fmt.share(c["major"]), *NO_BENCHMARK)
+    table.add("Patients with pulmonary cement embolism", fmt.share(c["pulmonary_embolism"]), *NO_BENCHMARK)
+    table.add(
+        "Patients with pulmonary cement embolism — PVP",
+        fmt.share(c["pulmonary_embolism_pvp"]),
+        *rate_benchmark("pulmonary_cement_embolism_pvp"),
+    )
+    table.add("Procedures with an infection", fmt.share(c["infection"]), *rate_benchmark("infection"))
+    table.add(
+        "Patients with a neurological complication",
+        fmt.share(c["neurological"]),
+        *rate_benchmark("transient_neurological_deficit"),
+    )
+    with_disc, without_disc = c["adjacent_fracture_with_disc_leak"], c["adjacent_fracture_without_disc_leak"]
+    table.add("New adjacent-level fracture — procedures with an intradiscal leak", fmt.share(with_disc), *NO_BENCHMARK)
+    table.add("New adjacent-level fracture — procedures without", fmt.share(without_disc), *NO_BENCHMARK)
+    table.add(
+        "Adjacent-level fracture, with vs without intradiscal leak: Fisher's exact p",
+        fmt.p_value(c["adjacent_fracture_p"], with_disc.count, without_disc.count),
+        *NO_BENCHMARK,
+    )
+
+    labels = dict(ComplicationType.choices)
+    by_type = Table("complication_types", "Complications by type", ["Type", "Complications", "Procedures affected"])
+    for code, row in c["by_type"].items():
+        by_type.add(str(labels.get(code, code)), fmt.count(row["complications"]), fmt.share(row["procedures"]))
+    severity_labels = dict(SirSeverity.choices)
+    by_severity = Table("complication_severity", "Complications by SIR severity", ["Severity", "Complications"])
+    for severity, share in c["by_severity"].items():
+        by_severity.add(str(severity_labels[severity]), fmt.share(share))
+    return [table, by_type, by_severity]
+
+
+OUTCOME_COLUMNS = ["Group", "Event", "Score", "Change from baseline", "Clinically important improvement"]
+
+
+def _outcome_table(
+    key: str,
+    title: str,
+    measure: str,
+    groups: dict[str, dict[str, OutcomeRow]],
+    events: list[str],
+    fmt: Formatter,
+    *,
+    group_labels: dict[str, str],
+    benchmarks: bool,
+) -> Table:
+    columns = [*OUTCOME_COLUMNS, "Benchmark (004 Table 2)"] if benchmarks else OUTCOME_COLUMNS
+    table = Table(key, title, list(columns))
+    for group, rows in groups.items():
+        trajectory = bm.trajectory_for(measure, group) if benchmarks else None
+        for event in events:
+            row = rows[event]
+            cells = [
+                group_labels.get(group, group),
+                event_label(event),
+                fmt.mean(row.score, decimals=2),
+                fmt.mean(row.change, decimals=2) if row.change is not None else NOT_AVAILABLE,
+                fmt.share(row.improved) if row.improved is not None else NOT_AVAILABLE,
+            ]
+            if benchmarks:
+                point = trajectory.for_event(event) if trajectory else None
+                cells.append(f"{format_number(point.mean, 2)} (n = {point.n})" if point else NOT_AVAILABLE)
+            table.add(*cells)
+    return table
+
+
+def outcome_tables(m: Metrics, fmt: Formatter) -> list[Table]:
+    o = m.outcomes
+    indication_labels = {code: str(label) for code, label in Indication.choices}
+    tables = []
+    for measure in ("vas", "odi"):
+        tables.append(
+            _outcome_table(
+                f"{measure}_by_type",
+                f"{MEASURE_LABELS[measure]} by procedure type",
+                measure,
+                o[measure]["by_type"],
+                o["events"],
+                fmt,
+                group_labels=TYPE_LABELS,
+                benchmarks=True,
+            )
+        )
+        tables.append(
+            _outcome_table(
+                f"{measure}_by_indication",
+                f"{MEASURE_LABELS[measure]} by indication",
+                measure,
+                o[measure]["by_indication"],
+                o["events"],
+                fmt,
+                group_labels=indication_labels,
+                benchmarks=False,
+            )
+        )
+    tables[0].note = (
+        "Score: mean ± SD (n, 95 % t interval). Change: follow-up minus baseline, paired by procedure "
+        "(negative = better). Clinically important: VAS down ≥ 2 points or ≥ 30 %; ODI down ≥ 10 points."
+    )
+    return tables
+
+
+def follow_up_table(m: Metrics, fmt: Formatter) -> Table:
+    table = Table(
+        "follow_up",
+        "Follow-up",
+        [
+            "Event",
+            "Planned",
+            "Invited",
+            "Completed",
+            "Missed",
+            "Censored (death / withdrawal)",
+            "Not yet due",
+            "Response rate",
+        ],
+        note="Response rate = completed / (completed + missed); censored events are not non-response.",
+    )
+    for code, row in m.follow_up.items():
+        table.add(
+            event_label(code),
+            fmt.count(row["planned"]),
+            fmt.count(row["invited"]),
+            fmt.count(row["completed"]),
+            fmt.count(row["missed"]),
+            fmt.count(row["censored"]),
+            fmt.count(row["pending"]),
+            fmt.share(row["response_rate"]),
+        )
+    return table
+
+
+def bone_health_table(m: Metrics, fmt: Formatter) -> Table:
+    b = m.bone_health
+    table = Table("bone_health", "Bone health", ["Measure", "Value"])
+    for kind in ("dxa", "osteoporosis_therapy"):
+        label = BONE_HEALTH_LABELS[kind]
+        table.add(f"{label} — done", fmt.share(b[kind]["done"]))
+        table.add(f"{label} — done by the due date", fmt.share(b[kind]["done_by_due_date"]))
+        table.add(f"{label} — declined", fmt.share(b[kind]["declined"]))
+    for code, share in b["therapy_reported"].items():
+        table.add(f"Patients taking osteoporosis therapy at {event_label(code)} (survey)", fmt.share(share))
+    return table
+
+
+def completeness_table(m: Metrics, fmt: Formatter) -> Table:
+    table = Table("completeness", "Data completeness", ["Field", "Recorded"])
+    for key, share in m.completeness.items():
+        table.add(COMPLETENESS_LABELS[key], fmt.share(share))
+    return table
+
+
+def build_tables(m: Metrics, *, suppress: bool) -> list[Table]:
+    fmt = Formatter(suppress=suppress)
+    return [
+        *activity_tables(m, fmt),
+        *cement_tables(m, fmt),
+        *leak_tables(m, fmt),
+        *complication_tables(m, fmt),
+        *outcome_tables(m, fmt),
+        follow_up_table(m, fmt),
+        bone_health_table(m, fmt),
+        completeness_table(m, fmt),
+    ]
+
+
+def procedure_type_label(code: str) -> str:
+    return TYPE_LABELS.get(code, dict(ProcedureType.choices).get(code, code))
+
+
+def iter_cells(tables: Iterable[Table]) -> Iterable[str]:
+    for table in tables:
+        yield table.title
+        yield from table.columns
+        for row in table.rows:
+            yield from row

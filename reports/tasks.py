@@ -1,0 +1,34 @@
+"""Thin task adapters around reports.services (STYLE.md item 4): ids in, services do the work."""
+
+from __future__ import annotations
+
+import smtplib
+
+from celery import shared_task
+from django.utils import timezone
+
+from reports import services
+
+
+@shared_task(time_limit=1800, soft_time_limit=1700, acks_late=True)
+def quarterly_reports_build_task(year: int | None = None, quarter: int | None = None) -> list[int]:
+    """Build the previous quarter's reports (or the given one) wherever they are missing.
+
+    Beat rings this on the first day of each quarter; running it again, or twice at once, adds
+    nothing (services.quarterly_reports_build).
+    """
+    today = timezone.localdate()
+    if year is None or quarter is None:
+        year, quarter = services.previous_quarter(today)
+    return [report.id for report in services.quarterly_reports_build(year=year, quarter=quarter, today=today)]
+
+
+@shared_task(
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    retry_backoff=60,
+    max_retries=5,
+)
+def quarterly_report_notify_task(report_id: int) -> int:
+    return services.quarterly_report_notify(report_id=report_id)

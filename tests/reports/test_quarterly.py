@@ -1,0 +1,191 @@
+"""Quarterly reports: one version per site and quarter, administrators' rebuilds, immutability,
+the files themselves (PDF read with pypdf, XLSX with openpyxl) and the reviewers' email."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.core import mail
+from django.db import DatabaseError, IntegrityError, transaction
+from django.urls import reverse
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from registry.schedule import CELERY_BEAT_SCHEDULE
+from reports import services
+from reports.models import QuarterlyReport
+from reports.tasks import quarterly_reports_build_task
+from tests.factories import Role, UserFactory, member
+from tests.reports import hand
+from tests.reports.cohort import build_cohort
+from tests.utils import wait_for
+
+TODAY = dt.date(2026, 4, 1)
+
+
+@pytest.fixture
+def cohort(site_a, site_b):
+    return build_cohort(site_a, site_b)
+
+
+def test_building_a_quarter_twice_leaves_one_version_per_site_and_for_the_registry(cohort, site_a, site_b):
+    first = services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    second = services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+
+    assert {report.site_id for report in first} == {site_a.id, site_b.id, None}
+    assert second == []
+    reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
+    assert sorted((r.site_id or 0, r.version) for r in reports) == sorted([(site_a.id, 1), (site_b.id, 1), (0, 1)])
+
+
+def test_the_database_refuses_a_second_copy_of_a_version(cohort, site_a, admin_user):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    existing = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+
+    for site in (site_a, None):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            QuarterlyReport.objects.create(
+                site=site, year=2026, quarter=1, version=1, period_start=existing.period_start,
+                period_end=existing.period_end, built_at=existing.built_at, built_by=admin_user,
+                html="", pdf=b"", xlsx=b"",
+            )  # fmt: skip
+
+
+def test_an_unfinished_quarter_is_not_built(cohort):
+    with pytest.raises(ValueError, match="not ended"):
+        services.quarterly_reports_build(year=2026, quarter=2, today=TODAY)
+
+
+def test_administrator_rebuild_adds_a_version_and_keeps_the_old_one(cohort, site_a, admin_user):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    original = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1, version=1)
+
+    rebuilt = services.quarterly_report_rebuild(site=site_a, year=2026, quarter=1, acting_user=admin_user)
+
+    assert rebuilt.version == 2 and rebuilt.built_by == admin_user
+    kept = QuarterlyReport.objects.get(pk=original.pk)
+    assert (kept.version, bytes(kept.pdf), kept.html) == (1, bytes(original.pdf), original.html)
+    assert QuarterlyReport.objects.filter(site=site_a, year=2026, quarter=1).count() == 2
+
+
+def test_only_administrators_rebuild(cohort, site_a, reviewer_a, client_for, admin_user):
+    with pytest.raises(PermissionError):
+        services.quarterly_report_rebuild(site=site_a, year=2026, quarter=1, acting_user=reviewer_a)
+
+    url = reverse("reports:quarterly_rebuild")
+    data = {"site": site_a.id, "year": 2026, "quarter": 1}
+    assert client_for(reviewer_a).post(url, data).status_code == 404
+    response = client_for(admin_user).post(url, data)
+    assert response.status_code == 302
+    assert QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1).version == 1
+
+
+def test_a_built_report_cannot_be_changed_or_deleted(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        QuarterlyReport.objects.filter(pk=report.pk).update(html="<p>edited</p>")
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        QuarterlyReport.objects.filter(pk=report.pk).delete()
+
+
+def test_pdf_and_xlsx_hold_the_report_tables(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    leak_rate = hand.share(5, 13)  # cumulative levels with a leak at site A
+
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(bytes(report.pdf))).pages)
+    flat = " ".join(text.split())
+    for title in ("Cement leaks", "Complications", "VAS (0–10) by procedure type", "Follow-up", "Data completeness"):
+        assert title in flat
+    assert "Quarterly report 2026 Q1: TOL" in flat
+    assert leak_rate in flat
+    assert "<5 / 11 (—)" in flat
+
+    workbook = load_workbook(io.BytesIO(bytes(report.xlsx)))
+    assert {"Report", "T leaks", "C leaks", "C vas_by_type", "C follow_up"} <= set(workbook.sheetnames)
+    sheet = workbook["C leaks"]
+    assert [cell.value for cell in sheet[2]] == ["Measure", "Value", "Benchmark", "Source"]
+    rows = {row[0].value: row[1].value for row in sheet.iter_rows(min_row=3) if row[0].value}
+    assert rows["Levels with a leak — All"] == leak_rate
+    assert workbook["T leaks"]["B3"].value == "<5 / 11 (—)"
+
+    assert leak_rate in report.html and "<svg" in report.html
+    assert "http://" not in report.html.split("<svg", 1)[0]  # no external asset
+
+
+def test_reports_carry_no_patient_identifiers(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(bytes(report.pdf))).pages)
+    for procedure in cohort.values():
+        patient = procedure.patient
+        for identifier in (patient.study_id, patient.mrn, patient.family_name, patient.email):
+            assert identifier not in report.html
+            assert identifier not in text
+
+
+def test_site_reviewers_are_emailed_a_link_without_phi_after_commit(
+    cohort, site_a, reviewer_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    assert len(callbacks) == 3  # one notice per report, queued only once the insert committed
+
+    sent = services.quarterly_report_notify(report_id=report.id)
+    again = services.quarterly_report_notify(report_id=report.id)
+
+    assert (sent, again) == (1, 0)
+    message = mail.outbox[-1]
+    assert message.to == [reviewer_a.email]
+    assert message.subject == "Quarterly report 2026 Q1 ready (TOL)"
+    assert reverse("reports:quarterly_detail", args=[report.id]) in message.body
+    for procedure in cohort.values():
+        assert procedure.patient.study_id not in message.body + message.subject
+        assert procedure.patient.family_name not in message.body
+
+
+def test_reviewers_of_another_site_and_coordinators_get_no_email(cohort, site_a, site_b, coordinator_a):
+    reviewer_b = member(UserFactory(username="reviewer_b"), site_b, Role.REVIEWER)
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+
+    assert services.report_recipients(report) == []
+    assert services.report_recipients(QuarterlyReport.objects.get(site=site_b, year=2026, quarter=1)) == [
+        reviewer_b.email
+    ]
+
+
+def test_beat_builds_the_previous_quarter_on_the_first_day_of_each_quarter():
+    entry = CELERY_BEAT_SCHEDULE["reports-quarterly-build"]
+    schedule = entry["schedule"]
+
+    assert entry["task"] == quarterly_reports_build_task.name
+    assert schedule.day_of_month == {1} and schedule.month_of_year == {1, 4, 7, 10}
+    assert 0 < entry["options"]["expires"] <= 24 * 3600
+    assert services.previous_quarter(dt.date(2026, 1, 1)) == (2025, 4)
+    assert services.previous_quarter(dt.date(2026, 7, 1)) == (2026, 2)
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_the_build_at_once_leave_one_version(start_worker, site_a, site_b, reviewer_a):
+    build_cohort(site_a, site_b)
+    start_worker(concurrency=2)
+
+    for _ in range(3):
+        quarterly_reports_build_task.delay(2026, 1)
+
+    wait_for(lambda: QuarterlyReport.objects.filter(year=2026, quarter=1).count() >= 3, timeout=120, message="reports")
+    wait_for(
+        lambda: QuarterlyReport.objects.filter(site=site_a, notified_at__isnull=False).exists(),
+        timeout=60,
+        message="the reviewers' notice",
+    )
+    reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
+    assert sorted((r.site_id or 0, r.version) for r in reports) == sorted([(site_a.id, 1), (site_b.id, 1), (0, 1)])
