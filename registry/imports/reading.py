@@ -12,7 +12,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 
-from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 
 CSV, XLSX = "csv", "xlsx"
 SHEET_NAME = "Cases"
@@ -79,25 +79,21 @@ def read_csv(data: bytes) -> Sheet:
 
 
 def read_xlsx(data: bytes) -> Sheet:
+    # calamine (Rust) reads a 50,000-row workbook in seconds; openpyxl took ~50 s on its own.
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged file
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        name = SHEET_NAME if SHEET_NAME in workbook.sheet_names else workbook.sheet_names[0]
+        rows = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:  # noqa: BLE001 - the reader raises many kinds for a damaged file
         raise UnreadableFile("The Excel workbook could not be opened (is it damaged or password protected?).") from exc
-    try:
-        worksheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
-        rows = worksheet.iter_rows(values_only=True)
-        try:
-            header = [_cell_text(value) for value in next(rows)]
-        except StopIteration:
-            raise UnreadableFile("The first sheet is empty.") from None
-        sheet = Sheet(header=header)
-        for number, values in enumerate(rows, start=2):
-            cells = [_cell_text(value) for value in values]
-            if any(cells):
-                sheet.rows.append((number, cells))
-        return sheet
-    finally:
-        workbook.close()
+    if not rows:
+        raise UnreadableFile("The first sheet is empty.")
+    sheet = Sheet(header=[_cell_text(value) for value in rows[0]])
+    for number, values in enumerate(rows[1:], start=2):
+        cells = [_cell_text(value) for value in values]
+        if any(cells):
+            sheet.rows.append((number, cells))
+    return sheet
 
 
 def read_sheet(name: str, data: bytes) -> tuple[str, Sheet]:
