@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 procedure_recorded = Signal()
 # procedure_id: its date or type changed; unsent follow-up must be re-planned.
 procedure_changed = Signal()
+# patient_id: consent was recorded after procedures were entered; plan their follow-up now.
+patient_consented = Signal()
 # patient_id, reason ("withdrawn" | "opted_out" | "deceased"): stop all pending contact now.
 patient_contact_stopped = Signal()
 # complication_id: a complication was reported (red flags, sign-off).

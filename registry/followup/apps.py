@@ -13,4 +13,5 @@ class FollowupConfig(AppConfig):
         events.procedure_recorded.connect(receivers.on_procedure_recorded, dispatch_uid="followup.recorded")
         events.procedure_changed.connect(receivers.on_procedure_changed, dispatch_uid="followup.changed")
         events.patient_contact_stopped.connect(receivers.on_contact_stopped, dispatch_uid="followup.stopped")
+        events.patient_consented.connect(receivers.on_patient_consented, dispatch_uid="followup.consented")
         register_counter("worklist", selectors.worklist_open_count)

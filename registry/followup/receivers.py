@@ -15,3 +15,7 @@ def on_procedure_changed(sender, procedure_id: int, **kwargs) -> None:
 
 def on_contact_stopped(sender, patient_id: int, reason: str, **kwargs) -> None:
     services.followup_stop_contact(patient_id=patient_id, reason=reason)
+
+
+def on_patient_consented(sender, patient_id: int, **kwargs) -> None:
+    services.followup_schedule_patient(patient_id=patient_id)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from registry import access
 from registry.core.audit import acting_as, system_user
-from registry.core.events import announce_on_commit, patient_contact_stopped
+from registry.core.events import announce_on_commit, patient_consented, patient_contact_stopped
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 
 # Fields a coordinator may change through ``patient_update``; study id, site and consent are not
@@ -144,6 +144,7 @@ def consent_record(
     if effective_on < patient.date_of_birth:
         raise ValidationError({"effective_on": _("This date is before the patient's birth.")})
     was_withdrawn = patient.consent_status == ConsentStatus.WITHDRAWN
+    was_consented = patient.consent_status == ConsentStatus.CONSENTED
     patient.consent_status = status
     patient.consent_date = effective_on
     if form_version:
@@ -161,6 +162,9 @@ def consent_record(
     )
     if status == ConsentStatus.WITHDRAWN and not was_withdrawn:
         announce_on_commit(patient_contact_stopped, patient_id=patient.pk, reason="withdrawn")
+    if status == ConsentStatus.CONSENTED and not was_consented:
+        # Cases entered while consent was pending get their follow-up once it is given.
+        announce_on_commit(patient_consented, patient_id=patient.pk)
     return event
 
 

@@ -32,3 +32,34 @@ def test_procedure_recorded_by_case_capture_is_planned_and_withdrawal_cancels_it
         "m3": EventStatus.CANCELLED,
         "m12": EventStatus.CANCELLED,
     }
+
+
+def test_case_entered_before_consent_is_planned_when_consent_is_recorded(
+    site_a, coordinator_a, clock, django_capture_on_commit_callbacks
+):
+    from registry.patients.models import ConsentStatus
+    from tests.factories import PatientFactory
+
+    # Given a case entered while consent is still pending: nothing may be planned yet
+    pending = PatientFactory(site=site_a, consent_status=ConsentStatus.PENDING, consent_date=None)
+    clock.set(at(3))
+    with django_capture_on_commit_callbacks(execute=True):
+        procedure = procedure_services.procedure_record(
+            patient=pending, acting_user=coordinator_a, data=procedure_data(performed_on=DAY0), levels=[level_row(20)]
+        )
+    events = FollowUpEvent.objects.filter(procedure=procedure)
+    assert not events.exists()
+
+    # When the coordinator records the patient's consent
+    with django_capture_on_commit_callbacks(execute=True):
+        patient_services.consent_record(
+            patient=pending, acting_user=coordinator_a, status=ConsentStatus.CONSENTED, effective_on=at(3).date()
+        )
+
+    # Then the follow-up that is still ahead is planned
+    assert dict(events.values_list("event_code", "status")) == {
+        "baseline": EventStatus.MISSED,
+        "early": EventStatus.SCHEDULED,
+        "m3": EventStatus.SCHEDULED,
+        "m12": EventStatus.SCHEDULED,
+    }
