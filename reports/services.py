@@ -90,28 +90,62 @@ def dashboard_must_suppress(user, site_ids: tuple[int, ...] | None) -> bool:
 
 # Aggregates of a whole registry take seconds to compute (BENCHMARKS.md, "Reports") and change
 # slowly: the same dashboard is served from the cache for a few minutes, with the time it was
-# computed shown on the page.
+# computed shown on the page. Beat refreshes the views people open first (each site, the whole
+# registry) before they expire, from one load of the data (``dashboard_snapshots_refresh``);
+# other filters are computed on demand and then cached.
 DASHBOARD_CACHE_SECONDS = 300
+DASHBOARD_SNAPSHOT_SECONDS = 600
 
 
-def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: bool = True) -> DashboardContent:
-    """The dashboard for ``cohort``; the caller has limited ``cohort.site_ids`` to the user's sites."""
-    suppress = dashboard_must_suppress(user, cohort.site_ids)
-    funnel = access.is_registry_admin(user)
-    key = "reports:dashboard:" + hashlib.sha256(repr((cohort, as_of, suppress, funnel)).encode()).hexdigest()
-    if use_cache and (cached := cache.get(key)) is not None:
-        return cached
-    frames = load_frames(cohort, as_of=as_of)
+def _dashboard_key(cohort: CohortFilter, as_of: dt.date, *, suppress: bool, funnel: bool) -> str:
+    return "reports:dashboard:" + hashlib.sha256(repr((cohort, as_of, suppress, funnel)).encode()).hexdigest()
+
+
+def _dashboard_build(frames: Frames, *, suppress: bool, funnel: bool) -> DashboardContent:
     metrics = compute_all(frames)
-    content = DashboardContent(
+    return DashboardContent(
         tables=build_tables(metrics, suppress=suppress),
         charts=_charts(frames, metrics, suppress=suppress, funnel=funnel),
         suppressed=suppress,
         patients=metrics.activity["patients"],
         computed_at=timezone.now(),
     )
+
+
+def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: bool = True) -> DashboardContent:
+    """The dashboard for ``cohort``; the caller has limited ``cohort.site_ids`` to the user's sites."""
+    suppress = dashboard_must_suppress(user, cohort.site_ids)
+    funnel = access.is_registry_admin(user)
+    key = _dashboard_key(cohort, as_of, suppress=suppress, funnel=funnel)
+    if use_cache and (cached := cache.get(key)) is not None:
+        return cached
+    content = _dashboard_build(load_frames(cohort, as_of=as_of), suppress=suppress, funnel=funnel)
     cache.set(key, content, DASHBOARD_CACHE_SECONDS)
     return content
+
+
+def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
+    """Put the unfiltered dashboard of every active site, and of the whole registry, in the cache.
+
+    One load of the whole registry serves them all: a site's figures are its slice of the
+    registry's frames, as in the quarterly reports. Each site is stored as its coordinators see it
+    and as its reviewers see it (small cells hidden); the registry as administrators see it.
+    Returns how many dashboards were stored. Needs a cache shared by web and worker (``CACHE_URL``).
+    """
+    as_of = as_of or timezone.localdate()
+    frames = load_frames(CohortFilter(), as_of=as_of)
+    stored = {
+        _dashboard_key(CohortFilter(), as_of, suppress=False, funnel=True): _dashboard_build(
+            frames, suppress=False, funnel=True
+        )
+    }
+    for site_id in Site.objects.filter(active=True).order_by("id").values_list("id", flat=True):
+        site_frames = frames.for_sites([site_id])
+        for suppress in (False, True):
+            key = _dashboard_key(CohortFilter(site_ids=(site_id,)), as_of, suppress=suppress, funnel=False)
+            stored[key] = _dashboard_build(site_frames, suppress=suppress, funnel=False)
+    cache.set_many(stored, DASHBOARD_SNAPSHOT_SECONDS)
+    return len(stored)
 
 
 def quarterly_document(

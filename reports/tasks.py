@@ -32,3 +32,8 @@ def quarterly_reports_build_task(year: int | None = None, quarter: int | None = 
 )
 def quarterly_report_notify_task(report_id: int) -> int:
     return services.quarterly_report_notify(report_id=report_id)
+
+
+@shared_task(time_limit=600, soft_time_limit=540, acks_late=True)
+def dashboard_snapshots_refresh_task() -> int:
+    return services.dashboard_snapshots_refresh()
