@@ -38,17 +38,7 @@ os.environ.setdefault("LOG_LEVEL", "ERROR")
 TZ = "Europe/Madrid"
 
 
-from benchmarks.common import ensure_database  # noqa: E402
-
-
-def setup_django() -> None:
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from benchmarks.common import setup_django  # noqa: E402
 
 
 def sites():

@@ -11,3 +11,17 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(*, migrate: bool = True) -> None:
+    """Django on the benchmark's database (DATABASE_URL), created and migrated when asked."""
+    import os
+
+    import django
+
+    ensure_database(os.environ["DATABASE_URL"])
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)

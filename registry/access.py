@@ -48,6 +48,13 @@ def data_entry_site_ids(user) -> list[int] | None:
     return _site_ids(user, DATA_ENTRY_ROLES)
 
 
+def coordinator_site_ids(user) -> list[int] | None:
+    """Sites whose coordinators may import and export identified data; None: every site (admin)."""
+    if is_registry_admin(user):
+        return None
+    return _site_ids(user, (Role.COORDINATOR,))
+
+
 def aggregate_site_ids(user) -> list[int] | None:
     """Sites whose aggregates the user may see: any role, reviewers included."""
     if is_registry_admin(user):

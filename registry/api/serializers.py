@@ -299,23 +299,25 @@ class LevelInputSerializer(_CementInput, serializers.ModelSerializer):
         validators: list = []
 
 
+COMPLICATION_FIELDS = [
+    "onset_on",
+    "found_at",
+    "complication_type",
+    "severity",
+    "symptomatic",
+    "management",
+    "outcome",
+    "resolved_on",
+    "description",
+]
+
+
 class ComplicationInputSerializer(serializers.ModelSerializer):
     level = LevelCodeField(required=False, allow_null=True, help_text=_("The treated level it concerns, if any."))
 
     class Meta:
         model = Complication
-        fields = [
-            "level",
-            "onset_on",
-            "found_at",
-            "complication_type",
-            "severity",
-            "symptomatic",
-            "management",
-            "outcome",
-            "resolved_on",
-            "description",
-        ]
+        fields = ["level", *COMPLICATION_FIELDS]
         validators: list = []
 
 
@@ -412,19 +414,7 @@ class ComplicationWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Complication
-        fields = [
-            "procedure",
-            "treated_level",
-            "onset_on",
-            "found_at",
-            "complication_type",
-            "severity",
-            "symptomatic",
-            "management",
-            "outcome",
-            "resolved_on",
-            "description",
-        ]
+        fields = ["procedure", "treated_level", *COMPLICATION_FIELDS]
         validators: list = []
 
 

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from registry.accounts.models import Role, SiteMembership
+from registry import access
 from registry.core.audit import acting_as
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
@@ -54,19 +54,8 @@ class ImportRejected(Exception):
         self.plan = plan
 
 
-def coordinator_site_ids(user) -> list[int] | None:
-    """Sites whose coordinators may import and export identified data; None: every site (admin)."""
-    if user.is_active and user.is_superuser:
-        return None
-    return list(
-        SiteMembership.objects.filter(user=user, role=Role.COORDINATOR, site__active=True).values_list(
-            "site_id", flat=True
-        )
-    )
-
-
 def require_coordinator(user, site: Site) -> None:
-    ids = coordinator_site_ids(user)
+    ids = access.coordinator_site_ids(user)
     if ids is not None and site.pk not in ids:
         raise PermissionDenied("Only the site's coordinators import and export its identified data.")
 

@@ -16,12 +16,12 @@ from registry.imports.columns import COLUMNS, KEY_COLUMNS
 from registry.imports.forms import ExportForm, UploadForm
 from registry.imports.models import ImportBatch, ImportStatus
 from registry.imports.reading import CSV, XLSX, UnreadableFile, read_sheet
-from registry.imports.services import ImportRejected, coordinator_site_ids, import_commit, import_preview
+from registry.imports.services import ImportRejected, import_commit, import_preview
 from registry.imports.validation import plan_import
 
 
 def _coordinator_sites(user):
-    ids = coordinator_site_ids(user)
+    ids = access.coordinator_site_ids(user)
     sites = access.sites_for_user(user)
     return sites if ids is None else sites.filter(id__in=ids)
 

@@ -45,3 +45,14 @@ def test_coordinator_cannot_open_the_admin(client_for, coordinator_a):
     response = client_for(coordinator_a).get("/admin/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_import_link_shows_only_to_those_who_may_import(client_for, coordinator_a, investigator_a, admin_user):
+    from django.urls import reverse
+
+    link = reverse("imports:home")
+    assert link in client_for(coordinator_a).get("/").content.decode()
+    assert link in client_for(admin_user).get("/").content.decode()
+    page = client_for(investigator_a).get("/").content.decode()
+    assert link not in page
+    assert client_for(investigator_a).get(link).status_code == 404
