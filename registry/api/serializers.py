@@ -446,6 +446,7 @@ class FollowUpEventSerializer(serializers.ModelSerializer):
             "window_closes_on",
             "status",
             "status_changed_at",
+            "cancel_cause",
             "cancel_reason",
             "superseded_by",
         ]

@@ -40,6 +40,7 @@ from django.db.models import F, Q
 from registry.followup import clock, services, tokens
 from registry.followup.emails import build_email
 from registry.followup.models import (
+    CancelCause,
     EventStatus,
     FollowUpEvent,
     MessageKind,
@@ -143,7 +144,13 @@ def open_event(*, event_id: int, now: datetime) -> bool:
     if event.window_closes_on < clock.local_date(now, site.time_zone):
         return False  # closed unanswered: the close step makes it missed
     if patient.consent_status != ConsentStatus.CONSENTED or patient.deceased_on is not None:
-        services._close_event(event, status=EventStatus.CANCELLED, reason="Patient not in follow-up.", now=now)
+        services._close_event(
+            event,
+            status=EventStatus.CANCELLED,
+            cause=CancelCause.NOT_IN_FOLLOWUP,
+            reason="Patient not in follow-up.",
+            now=now,
+        )
         return False
     services.supersede_open_overlaps(event=event, now=now)
     expires_at = clock.start_of_day(event.window_closes_on + timedelta(days=1), site.time_zone)

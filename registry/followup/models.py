@@ -135,6 +135,26 @@ class EventStatus(models.TextChoices):
         return (cls.SCHEDULED, cls.INVITED)
 
 
+class CancelCause(models.TextChoices):
+    """Why an event closed without an answer other than its window running out.
+
+    Reports decide censoring from this vocabulary (DATA_DICTIONARY: only death and withdrawal
+    censor), never from the free-text note.
+    """
+
+    WITHDRAWN = "withdrawn", _("Patient withdrew consent")
+    DECEASED = "deceased", _("Patient deceased")
+    OPTED_OUT = "opted_out", _("Patient stopped emails")
+    SUPERSEDED = "superseded", _("Superseded by a later procedure")
+    REPLANNED = "replanned", _("Re-planned after a protocol change")
+    NOT_IN_FOLLOWUP = "not_in_followup", _("Patient not in follow-up")
+    RECORDED_LATE = "recorded_late", _("Window closed before the case was recorded")
+
+    @classmethod
+    def censoring(cls) -> tuple[str, ...]:
+        return (cls.WITHDRAWN, cls.DECEASED)
+
+
 class FollowUpEvent(TimeStampedModel):
     """One survey time point of one procedure; dates are civil dates in the site's calendar."""
 
@@ -148,6 +168,8 @@ class FollowUpEvent(TimeStampedModel):
     window_closes_on = models.DateField()
     status = models.CharField(max_length=12, choices=EventStatus.choices, default=EventStatus.SCHEDULED)
     status_changed_at = models.DateTimeField()
+    cancel_cause = models.CharField(max_length=20, choices=CancelCause.choices, blank=True)
+    # A human note beside the cause (shown on the patient page); never read by reports.
     cancel_reason = models.CharField(max_length=200, blank=True)
     superseded_by = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="supersedes"

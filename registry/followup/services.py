@@ -35,6 +35,7 @@ from registry.core.audit import acting_as, system_user
 from registry.followup import clock, scoring
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
+    CancelCause,
     EventStatus,
     FollowUpEvent,
     FollowUpProtocol,
@@ -137,6 +138,7 @@ def followup_schedule_procedure(
                 invite_on=invite,
                 window_closes_on=closes,
                 status=EventStatus.MISSED if late else EventStatus.SCHEDULED,
+                cancel_cause=CancelCause.RECORDED_LATE if late else "",
                 cancel_reason="The window had closed before the procedure was recorded." if late else "",
                 status_changed_at=now,
             )
@@ -196,17 +198,32 @@ def _resolve_overlaps(*, patient: Patient, now: datetime) -> None:
         leader = next((other for other in live if rank(other) > rank(event) and _windows_overlap(event, other)), None)
         if leader is not None and (event.status != EventStatus.SUPERSEDED or event.superseded_by_id != leader.id):
             event.status, event.superseded_by, event.status_changed_at = EventStatus.SUPERSEDED, leader, now
+            event.cancel_cause = CancelCause.SUPERSEDED
             event.cancel_reason = f"Superseded by the {leader.event_code} survey of a later procedure."
-            event.save(update_fields=["status", "superseded_by", "status_changed_at", "cancel_reason", "updated_at"])
+            event.save(
+                update_fields=[
+                    "status",
+                    "superseded_by",
+                    "status_changed_at",
+                    "cancel_cause",
+                    "cancel_reason",
+                    "updated_at",
+                ]
+            )
             live = [e for e in live if e.id != event.id]
         elif leader is None and event.status == EventStatus.SUPERSEDED:
-            event.status, event.superseded_by, event.status_changed_at, event.cancel_reason = (
-                EventStatus.SCHEDULED,
-                None,
-                now,
-                "",
+            event.status, event.superseded_by, event.status_changed_at = EventStatus.SCHEDULED, None, now
+            event.cancel_cause, event.cancel_reason = "", ""
+            event.save(
+                update_fields=[
+                    "status",
+                    "superseded_by",
+                    "status_changed_at",
+                    "cancel_cause",
+                    "cancel_reason",
+                    "updated_at",
+                ]
             )
-            event.save(update_fields=["status", "superseded_by", "status_changed_at", "cancel_reason", "updated_at"])
 
 
 def supersede_open_overlaps(*, event: FollowUpEvent, now: datetime) -> int:
@@ -222,7 +239,13 @@ def supersede_open_overlaps(*, event: FollowUpEvent, now: datetime) -> int:
     for other in earlier.select_related("procedure").select_for_update(of=("self",)):
         if (other.procedure.performed_on, other.procedure_id) >= (event.procedure.performed_on, event.procedure_id):
             continue
-        _close_event(other, status=EventStatus.SUPERSEDED, reason="Superseded by a later procedure.", now=now)
+        _close_event(
+            other,
+            status=EventStatus.SUPERSEDED,
+            cause=CancelCause.SUPERSEDED,
+            reason="Superseded by a later procedure.",
+            now=now,
+        )
         other.superseded_by = event
         other.save(update_fields=["superseded_by"])
         count += 1
@@ -307,9 +330,9 @@ def _cancel_messages(queryset, reason: str) -> int:
     return queryset.filter(status=MessageStatus.PENDING).update(status=MessageStatus.CANCELLED, last_error=reason)
 
 
-def _close_event(event: FollowUpEvent, *, status: str, reason: str, now: datetime) -> None:
-    event.status, event.status_changed_at, event.cancel_reason = status, now, reason
-    event.save(update_fields=["status", "status_changed_at", "cancel_reason", "updated_at"])
+def _close_event(event: FollowUpEvent, *, status: str, reason: str, now: datetime, cause: str = "") -> None:
+    event.status, event.status_changed_at, event.cancel_cause, event.cancel_reason = status, now, cause, reason
+    event.save(update_fields=["status", "status_changed_at", "cancel_cause", "cancel_reason", "updated_at"])
     invitation = SurveyInvitation.objects.filter(event=event).first()
     if invitation is not None:
         if invitation.expires_at > now:
@@ -343,8 +366,9 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
         )
         return
     label = {"withdrawn": "Patient withdrew consent.", "deceased": "Patient deceased."}[reason]
+    cause = {"withdrawn": CancelCause.WITHDRAWN, "deceased": CancelCause.DECEASED}[reason]
     for event in FollowUpEvent.objects.select_for_update().filter(patient=patient, status__in=EventStatus.open()):
-        _close_event(event, status=EventStatus.CANCELLED, reason=label, now=now)
+        _close_event(event, status=EventStatus.CANCELLED, cause=cause, reason=label, now=now)
     _cancel_messages(OutboundMessage.objects.filter(patient=patient), label)
     _close_worklist(
         WorklistItem.objects.filter(patient=patient, kind__in=(*WorklistKind.calls(), WorklistKind.OPTED_OUT)),
