@@ -3,18 +3,29 @@
 Every view, API endpoint, report and export asks these helpers which sites a user may see and
 in what way. Objects of another site are answered with 404, never 403, so that their existence
 does not leak. Reviewers have aggregate access only: identified pages give them 404 too.
+
+Every write service checks its acting user here itself (``require_*``), whatever its caller
+checked before: a refusal for another site's data is ``NotYourSite`` (a ``PermissionDenied`` to
+the code that called the service, a 404 to HTTP); a refusal at a site the user can see is a plain
+``PermissionDenied``. No other module filters memberships or roles (tests/security/test_one_door.py).
 """
 
 from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from registry.accounts.models import DATA_ENTRY_ROLES, IDENTIFIED_ROLES, Role, SiteMembership
 from registry.patients.models import Site
+
+
+class NotYourSite(Http404, PermissionDenied):
+    """Refused: the data belongs to a site the user cannot see. Django and DRF answer 404."""
 
 
 def is_registry_admin(user) -> bool:
@@ -86,12 +97,106 @@ def can_enter_data(user, site_id: int) -> bool:
     return ids is None or site_id in ids
 
 
+def research_export_site_ids(user) -> list[int] | None:
+    """Sites whose de-identified cohort the user may export: investigators of a site; None: every site."""
+    if is_registry_admin(user):
+        return None
+    return _site_ids(user, (Role.INVESTIGATOR,))
+
+
+def data_entry_sites(user) -> QuerySet[Site]:
+    """Active sites where the user may enter clinical data (forms offer only these)."""
+    ids = data_entry_site_ids(user)
+    sites = Site.objects.filter(active=True)
+    return sites if ids is None else sites.filter(id__in=ids)
+
+
+def coordinator_sites(user) -> QuerySet[Site]:
+    """Active sites whose identified data the user may import and export."""
+    ids = coordinator_site_ids(user)
+    sites = Site.objects.filter(active=True)
+    return sites if ids is None else sites.filter(id__in=ids)
+
+
+def reviewers_of(site_id: int) -> QuerySet:
+    """Active users who review the site's aggregates (its quarterly report's readers)."""
+    reviewer_ids = SiteMembership.objects.filter(site_id=site_id, role=Role.REVIEWER).values("user_id")
+    return get_user_model().objects.filter(is_active=True, id__in=reviewer_ids)
+
+
+def registry_admins() -> QuerySet:
+    return get_user_model().objects.filter(is_active=True, is_superuser=True)
+
+
+# --- Checks of write services: each raises unless the acting user may do it -----------------------
+
+
+def _refuse(user, site_id: int | None, message: str):
+    ids = identified_site_ids(user)
+    if ids is None or site_id in ids:
+        return PermissionDenied(message)
+    return NotYourSite(message)
+
+
+def require_data_entry(user, site_id: int) -> None:
+    """The user may change clinical data of ``site_id`` (coordinators, investigators, administrators)."""
+    if not can_enter_data(user, site_id):
+        raise _refuse(user, site_id, "This user may not enter data for this site.")
+
+
+def require_any_data_entry(user) -> None:
+    """Shared records (the cement lot catalogue): the user enters data at some site."""
+    ids = data_entry_site_ids(user)
+    if ids is not None and not ids:
+        raise PermissionDenied("This user may not enter data.")
+
+
+def require_coordinator(user, site_id: int) -> None:
+    """Only the site's coordinators (and administrators) import and export its identified data."""
+    ids = coordinator_site_ids(user)
+    if ids is not None and site_id not in ids:
+        raise _refuse(user, site_id, "Only the site's coordinators import and export its identified data.")
+
+
+def require_research_export(user, site_ids) -> None:
+    """A de-identified export of ``site_ids`` (None: every site) is the user's to take."""
+    allowed = research_export_site_ids(user)
+    if allowed is None:
+        return
+    if site_ids is None or not site_ids:
+        raise PermissionDenied("Only registry administrators export every site.")
+    for site_id in site_ids:
+        if site_id not in allowed:
+            raise _refuse(user, site_id, "Only the site's investigators export its cohort.")
+
+
+def require_registry_admin(user) -> None:
+    if not is_registry_admin(user):
+        raise PermissionDenied("Only registry administrators may do this.")
+
+
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):
     """One object of a site the user may see identified data of, else 404."""
     try:
         return scope_to_sites(queryset, user, site_field=site_field).get(**lookup)
     except queryset.model.DoesNotExist:
         raise Http404 from None
+
+
+def get_enterable_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):
+    """One object of a site where the user may enter data, else 404 (as for another site's)."""
+    obj = get_scoped_or_404(queryset, user, site_field=site_field, **lookup)
+    if not can_enter_data(user, site_id_of(obj, site_field)):
+        raise Http404
+    return obj
+
+
+def site_id_of(obj, site_field: str = "site") -> int | None:
+    """The site of a record reached through ``site_field`` (``procedure__site`` -> procedure.site_id)."""
+    *path, last = site_field.split("__")
+    for name in path:
+        obj = getattr(obj, name)
+    return getattr(obj, f"{last}_id")
 
 
 def identified_access_required(view):

@@ -31,7 +31,9 @@ from django.db.models import F, FloatField, Q
 from django.db.models.functions import Cast
 from openpyxl import Workbook
 
-from registry.accounts.models import Role, SiteMembership
+from registry import access
+from registry.core.audit import access_log_record
+from registry.core.models import AccessKind
 from registry.followup.models import SurveyResponse
 from registry.patients.models import ConsentStatus, Site
 from registry.procedures.models import CementLeak, Complication, LeakLocation, Procedure, TreatedLevel, VertebralLevel
@@ -41,17 +43,6 @@ from reports.models import ExportFormat, ExportLog
 
 EXPORTED_CONSENT = (ConsentStatus.CONSENTED, ConsentStatus.WITHDRAWN)
 TOP_AGE = 90  # Safe Harbor: ages over 89 are aggregated into one "90 or older" category.
-
-
-def export_site_ids(user) -> list[int] | None:
-    """Sites whose cohort the user may export: investigators of a site; None = all (administrator)."""
-    if user.is_active and user.is_superuser:
-        return None
-    return list(
-        SiteMembership.objects.filter(user=user, role=Role.INVESTIGATOR, site__active=True).values_list(
-            "site_id", flat=True
-        )
-    )
 
 
 # column -> description; the order is the export's column order.
@@ -329,7 +320,8 @@ def render_csv_zip(tables: dict[str, pd.DataFrame]) -> bytes:
 
 
 def research_export_create(*, user, cohort: CohortFilter, file_format: str) -> ResearchExport:
-    """Build the export for ``cohort`` (already limited to the user's export sites) and log it."""
+    """Build the export for ``cohort`` (sites the user may export: checked here) and log it."""
+    access.require_research_export(user, cohort.site_ids)
     if file_format not in ExportFormat.values:
         raise ValueError(f"unknown export format {file_format!r}")
     key = secrets.token_bytes(32)  # Never stored: the keys cannot be linked back or across exports.
@@ -361,5 +353,9 @@ def research_export_create(*, user, cohort: CohortFilter, file_format: str) -> R
             },
             row_counts=row_counts,
             sha256=hashlib.sha256(content).hexdigest(),
+        )
+        one_site = cohort.site_ids[0] if cohort.site_ids and len(cohort.site_ids) == 1 else None
+        access_log_record(
+            user=user, kind=AccessKind.RESEARCH_EXPORT, site_id=one_site, rows=row_counts.get("procedures")
         )
     return ResearchExport(filename=filename, content_type=content_type, content=content, row_counts=row_counts)

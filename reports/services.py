@@ -16,7 +16,6 @@ import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, connection, transaction
@@ -25,7 +24,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registry import access
-from registry.accounts.models import Role, SiteMembership
 from registry.core.audit import system_user
 from registry.patients.models import Site
 from reports import charts
@@ -282,13 +280,8 @@ def quarterly_report_rebuild(*, site: Site | None, year: int, quarter: int, acti
 
 def report_recipients(report: QuarterlyReport) -> list[str]:
     """The site's department reviewers; administrators for the whole-registry report."""
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    if report.site_id is None:
-        users = users.filter(is_superuser=True)
-    else:
-        reviewer_ids = SiteMembership.objects.filter(site_id=report.site_id, role=Role.REVIEWER).values("user_id")
-        users = users.filter(id__in=reviewer_ids)
-    return sorted(set(users.values_list("email", flat=True)))
+    users = access.registry_admins() if report.site_id is None else access.reviewers_of(report.site_id)
+    return sorted(set(users.exclude(email="").values_list("email", flat=True)))
 
 
 def quarterly_report_notify(*, report_id: int) -> int:

@@ -91,7 +91,7 @@ def quarterly_rebuild(request):
 @require_http_methods(["GET", "POST"])
 @identified_access_required
 def research_export(request):
-    site_ids = export.export_site_ids(request.user)
+    site_ids = access.research_export_site_ids(request.user)
     if site_ids is not None and not site_ids:
         raise Http404  # Investigators only.
     form = ResearchExportForm(request.POST or None, site_ids=site_ids)

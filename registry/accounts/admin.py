@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
 from registry.access import is_registry_admin
 from registry.accounts.models import SiteMembership
+from registry.core.admin import AuditedAdmin
 
 # The admin is for registry administrators (superusers) only: a staff flag alone is not enough.
 admin.site.has_permission = lambda request: is_registry_admin(request.user)
@@ -28,7 +28,7 @@ class RegistryUserAdmin(UserAdmin):
 
 
 @admin.register(SiteMembership)
-class SiteMembershipAdmin(SimpleHistoryAdmin):
+class SiteMembershipAdmin(AuditedAdmin):
     list_display = ["user", "site", "role"]
     list_filter = ["site", "role"]
     search_fields = ["user__username", "site__code"]

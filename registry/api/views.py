@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -22,6 +21,8 @@ from registry.api import filters, schema
 from registry.api import serializers as s
 from registry.api.errors import api_exception_handler
 from registry.api.permissions import IdentifiedAccess
+from registry.core.audit import access_log_record
+from registry.core.models import AccessKind
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyResponse, WorklistItem
 from registry.imports import services as import_services
@@ -48,10 +49,6 @@ class RegistryViewSet(viewsets.GenericViewSet):
     def scoped(self, queryset):
         return access.scope_to_sites(queryset, self.request.user, site_field=self.site_field)
 
-    def require_entry(self, site_id: int) -> None:
-        if not access.can_enter_data(self.request.user, site_id):
-            raise PermissionDenied("Your role may not change data at this site.")
-
     def valid(self, serializer_class, **kwargs) -> dict:
         serializer = serializer_class(data=self.request.data, context=self.get_serializer_context(), **kwargs)
         serializer.is_valid(raise_exception=True)
@@ -62,7 +59,31 @@ class RegistryViewSet(viewsets.GenericViewSet):
 
 
 class ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, RegistryViewSet):
-    pass
+    # Identified records: every read is noted in the access log (not so the site list and catalogue).
+    access_logged = True
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        if self.access_logged and response.status_code == status.HTTP_200_OK:
+            self.log_list(response)
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        instance = self.get_object()
+        if self.access_logged:
+            access_log_record(
+                user=request.user,
+                kind=AccessKind.API_RECORD,
+                site_id=access.site_id_of(instance, self.site_field),
+                record=instance,
+            )
+        return Response(self.get_serializer(instance).data)
+
+    def log_list(self, response) -> None:
+        results = response.data.get("results", ()) if isinstance(response.data, dict) else response.data
+        access_log_record(
+            user=self.request.user, kind=AccessKind.API_LIST, record_type=f"api.{self.basename}", rows=len(results)
+        )
 
 
 # --- Sites and catalogue ----------------------------------------------------------------------------
@@ -70,6 +91,7 @@ class ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, RegistryViewSet
 
 @extend_schema_view(list=extend_schema(summary="Sites whose identified data you may see"))
 class SiteViewSet(ReadOnly):
+    access_logged = False
     serializer_class = s.SiteSerializer
     ordering_fields = ["code", "name"]
     filterset_fields = ["code"]
@@ -80,6 +102,7 @@ class SiteViewSet(ReadOnly):
 
 @extend_schema_view(list=extend_schema(summary="The cement catalogue (product ids for recording levels)"))
 class CementProductViewSet(ReadOnly):
+    access_logged = False
     serializer_class = s.CementProductSerializer
     ordering_fields = ["manufacturer", "brand"]
     filterset_fields = ["gtin", "material"]
@@ -137,7 +160,9 @@ class PatientViewSet(ReadOnly):
         query = self.valid(s.PatientSearchSerializer)["query"]
         patients = patient_selectors.patient_list_for_user(user=request.user, query=query)
         page = self.paginate_queryset(patients)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        self.log_list(response)
+        return response
 
     @extend_schema(
         summary="Record a consent decision (withdrawal stops all contact)",
@@ -390,7 +415,7 @@ class SurveyResponseViewSet(ReadOnly):
     def create(self, request):
         data = self.valid(s.SurveyResponseCreateSerializer)
         patient = data["patient"]
-        self.require_entry(patient.site_id)
+        access.require_data_entry(request.user, patient.site_id)
         answers = {key: value for key, value in data["answers"].items() if value is not None}
         response = followup_services.survey_response_record(
             patient=patient,
@@ -424,7 +449,7 @@ class BoneHealthActionViewSet(ReadOnly):
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         bone_action = self.get_object()
-        self.require_entry(bone_action.patient.site_id)
+        access.require_data_entry(request.user, bone_action.patient.site_id)
         data = self.valid(s.BoneHealthResolveSerializer)
         bone_action = followup_services.bone_health_action_resolve(action=bone_action, acting_user=request.user, **data)
         return self.answer(self.get_queryset().get(pk=bone_action.pk))
@@ -447,7 +472,7 @@ class WorklistItemViewSet(ReadOnly):
     @action(detail=True, methods=["post"])
     def done(self, request, pk=None):
         item = self.get_object()
-        self.require_entry(item.site_id)
+        access.require_data_entry(request.user, item.site_id)
         note = self.valid(s.WorklistDoneSerializer)["note"]
         followup_services.worklist_item_done(item=item, acting_user=request.user, note=note)
         return self.answer(self.get_queryset().get(pk=item.pk))

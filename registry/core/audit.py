@@ -4,6 +4,9 @@ django-simple-history records each insert, update and delete of an audited model
 new values. The acting user comes, in order, from: an explicit ``instance._history_user``; the
 ``acting_as`` context (services called from tasks, imports and commands); the current request
 (web, API and admin, through ``HistoryRequestMiddleware``).
+
+Reads leave a trace too: ``access_log_record`` notes who viewed or exported identified data
+(``AccessLogEntry``), called by the identified pages, the API and the exports.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import contextvars
 from contextlib import contextmanager
 
 from simple_history.models import HistoricalRecords
+
+from registry.core.models import AccessKind, AccessLogEntry
 
 SYSTEM_USERNAME = "registry-system"
 
@@ -68,3 +73,27 @@ def field_changes(record) -> list[dict]:
         return []
     delta = record.diff_against(previous)
     return [{"field": c.field, "old": c.old, "new": c.new} for c in delta.changes]
+
+
+def access_log_record(
+    *,
+    user,
+    kind: str,
+    site_id: int | None = None,
+    record=None,
+    record_type: str = "",
+    record_id: int | None = None,
+    rows: int | None = None,
+):
+    """Note that ``user`` viewed or exported identified data (``AccessKind``); internal ids only.
+
+    ``record`` is the model instance looked at (its label and primary key are kept); an API
+    resource without an instance at hand passes ``record_type`` / ``record_id``.
+    """
+    if kind not in AccessKind.values:
+        raise ValueError(f"Unknown access kind {kind!r}.")
+    if record is not None:
+        record_type, record_id = record._meta.label_lower, record.pk
+    return AccessLogEntry.objects.create(
+        user=user, kind=kind, site_id=site_id, record_type=record_type[:40], record_id=record_id, rows=rows
+    )

@@ -1,6 +1,6 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from registry.core.admin import AuditedAdmin
 from registry.followup import services
 from registry.followup.models import (
     FollowUpEvent,
@@ -30,7 +30,7 @@ class ProtocolEventInline(admin.TabularInline):
 
 
 @admin.register(FollowUpProtocol)
-class FollowUpProtocolAdmin(SimpleHistoryAdmin):
+class FollowUpProtocolAdmin(AuditedAdmin):
     list_display = ["name", "is_default"]
     inlines = [ProtocolEventInline]
 
@@ -42,12 +42,12 @@ class FollowUpProtocolAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SiteFollowUpProtocol)
-class SiteFollowUpProtocolAdmin(SimpleHistoryAdmin):
+class SiteFollowUpProtocolAdmin(AuditedAdmin):
     list_display = ["site", "protocol"]
 
 
 @admin.register(FollowUpEvent)
-class FollowUpEventAdmin(admin.ModelAdmin):
+class FollowUpEventAdmin(AuditedAdmin):
     list_display = ["patient", "event_code", "window_opens_on", "invite_on", "window_closes_on", "status", "site"]
     list_filter = ["status", "event_code", "site"]
     search_fields = ["patient__study_id"]
@@ -65,7 +65,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(SurveyResponse)
-class SurveyResponseAdmin(SimpleHistoryAdmin):
+class SurveyResponseAdmin(AuditedAdmin):
     list_display = ["patient", "event_code", "source", "collected_on", "vas", "odi_percent"]
     list_filter = ["event_code", "source"]
     search_fields = ["patient__study_id"]
@@ -73,7 +73,7 @@ class SurveyResponseAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(WorklistItem)
-class WorklistItemAdmin(admin.ModelAdmin):
+class WorklistItemAdmin(AuditedAdmin):
     list_display = ["patient", "kind", "status", "due_on", "site"]
     list_filter = ["status", "kind", "site"]
     search_fields = ["patient__study_id"]

@@ -175,6 +175,8 @@ class FollowUpEvent(TimeStampedModel):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="supersedes"
     )
 
+    history = audited()
+
     class Meta:
         ordering = ["window_opens_on", "id"]
         constraints = [
@@ -208,6 +210,10 @@ class SurveyInvitation(models.Model):
     created_at = models.DateTimeField()
     opened_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+
+    # The token's hash and salt stay out of the history: it records when a link was sent, opened
+    # and used, not how to recognise it.
+    history = audited(excluded_fields=["token_salt", "token_hash"])
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -389,6 +395,8 @@ class WorklistItem(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     done_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited()
 
     class Meta:
         ordering = ["due_on", "id"]

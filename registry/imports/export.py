@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from django.db.models import Prefetch
 from openpyxl import Workbook
 
+from registry import access
+from registry.core.audit import access_log_record
+from registry.core.models import AccessKind
 from registry.imports.columns import COLUMNS, HEADER, LEVEL_FIELDS, PATIENT_FIELDS
 from registry.imports.models import ExportLog
 from registry.imports.reading import CSV, SHEET_NAME, XLSX
-from registry.imports.services import require_coordinator
 from registry.patients.models import Patient, Site
 from registry.procedures.models import Procedure, TreatedLevel, VertebralLevel
 from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS
@@ -70,7 +72,7 @@ def export_rows(site: Site) -> Iterator[list[str]]:
 
 def export_site(*, site: Site, acting_user, file_format: str) -> tuple[bytes, ExportLog]:
     """The file and its log row; the log is written first, so no export goes unrecorded."""
-    require_coordinator(acting_user, site)
+    access.require_coordinator(acting_user, site.pk)
     if file_format not in CONTENT_TYPES:
         raise ValueError(f"Unknown export format {file_format!r}.")
     rows = list(export_rows(site))
@@ -82,6 +84,7 @@ def export_site(*, site: Site, acting_user, file_format: str) -> tuple[bytes, Ex
         rows=len(rows),
         patients=Patient.objects.filter(site=site).count(),
     )
+    access_log_record(user=acting_user, kind=AccessKind.IDENTIFIED_EXPORT, site_id=site.pk, rows=len(rows))
     return (_xlsx(rows) if file_format == XLSX else _csv(rows)), log
 
 

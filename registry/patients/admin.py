@@ -1,11 +1,11 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from registry.core.admin import AuditedAdmin
 from registry.patients.models import BoneHealthAction, ConsentEvent, Patient, Site
 
 
 @admin.register(Site)
-class SiteAdmin(SimpleHistoryAdmin):
+class SiteAdmin(AuditedAdmin):
     list_display = ["code", "name", "time_zone", "contact_email", "active"]
     search_fields = ["code", "name"]
 
@@ -22,7 +22,7 @@ class ConsentEventInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(AuditedAdmin):
     list_display = ["study_id", "site", "consent_status", "contact_opt_out", "deceased_on", "created_at"]
     list_filter = ["site", "consent_status", "contact_opt_out"]
     search_fields = ["study_id", "mrn"]
@@ -35,7 +35,7 @@ class PatientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(BoneHealthAction)
-class BoneHealthActionAdmin(SimpleHistoryAdmin):
+class BoneHealthActionAdmin(AuditedAdmin):
     list_display = ["patient", "kind", "status", "due_on", "done_on"]
     list_filter = ["kind", "status"]
     search_fields = ["patient__study_id"]

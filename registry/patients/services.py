@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,11 +55,6 @@ PATIENT_EDITABLE_FIELDS = (
 CONSENT_FIELDS = ("consent_status", "consent_date", "consent_form_version")
 
 
-def _require_data_entry(user, site_id: int) -> None:
-    if not access.can_enter_data(user, site_id):
-        raise PermissionDenied("This user may not enter data for this site.")
-
-
 def _clean_strings(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
 
@@ -83,7 +78,7 @@ def patient_register(*, site: Site, acting_user, data: dict[str, Any]) -> Patien
     ``data`` holds patient fields (see ``PATIENT_EDITABLE_FIELDS``) and optionally the consent
     fields; a consent decision other than *pending* also writes the first consent event.
     """
-    _require_data_entry(acting_user, site.pk)
+    access.require_data_entry(acting_user, site.pk)
     data = _clean_strings(data)
     unknown = set(data) - set(PATIENT_EDITABLE_FIELDS) - set(CONSENT_FIELDS)
     if unknown:
@@ -108,7 +103,7 @@ def patient_register(*, site: Site, acting_user, data: dict[str, Any]) -> Patien
 @transaction.atomic
 def patient_update(*, patient: Patient, acting_user, data: dict[str, Any]) -> Patient:
     """Change demographics, risk factors, bone health or oncology; returns the saved patient."""
-    _require_data_entry(acting_user, patient.site_id)
+    access.require_data_entry(acting_user, patient.site_id)
     data = _clean_strings(data)
     not_editable = set(data) - set(PATIENT_EDITABLE_FIELDS)
     if not_editable:
@@ -133,7 +128,7 @@ def consent_record(
     note: str = "",
 ) -> ConsentEvent:
     """Record a consent decision: appends to the history and updates the patient's status."""
-    _require_data_entry(acting_user, patient.site_id)
+    access.require_data_entry(acting_user, patient.site_id)
     if status not in ConsentStatus.values:
         raise ValidationError({"status": _("Unknown consent status.")})
     if effective_on is None:
@@ -181,7 +176,7 @@ def consent_withdraw(*, patient: Patient, acting_user, effective_on: dt.date, no
 
 @transaction.atomic
 def patient_mark_deceased(*, patient: Patient, acting_user, deceased_on: dt.date) -> Patient:
-    _require_data_entry(acting_user, patient.site_id)
+    access.require_data_entry(acting_user, patient.site_id)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if deceased_on is None:
         raise ValidationError({"deceased_on": _("Give the date of death.")})

@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from registry.access import identified_access_required
+from registry.core.audit import access_log_record
+from registry.core.models import AccessKind
 from registry.patients import selectors, services
 from registry.patients.forms import (
     PATIENT_FIELDSETS,
@@ -68,6 +70,7 @@ def patient_list(request):
     page.object_list = selectors.patient_list_rows(patient_ids=list(page.object_list))
     for patient in page.object_list:
         patient.followup_status = selectors.FollowUpStatus(selectors.followup_status_of(patient))
+    access_log_record(user=request.user, kind=AccessKind.CASE_LIST, rows=len(page.object_list))
     params = request.GET.copy()
     params.pop("page", None)
     return render(
@@ -87,6 +90,7 @@ def patient_list(request):
 @identified_access_required
 def patient_detail(request, pk: int):
     patient = selectors.patient_get_for_user(user=request.user, patient_id=pk)
+    access_log_record(user=request.user, kind=AccessKind.PATIENT_PAGE, site_id=patient.site_id, record=patient)
     return render(
         request,
         "patients/patient_detail.html",

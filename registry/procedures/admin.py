@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from registry.core.admin import AuditedAdmin
 from registry.procedures.models import (
     CementLeak,
     CementLot,
@@ -20,7 +20,7 @@ class CementLotInline(admin.TabularInline):
 
 
 @admin.register(CementProduct)
-class CementProductAdmin(SimpleHistoryAdmin):
+class CementProductAdmin(AuditedAdmin):
     list_display = ["brand", "manufacturer", "material", "gtin", "hibc_labeler_product", "active"]
     list_filter = ["manufacturer", "material", "active"]
     search_fields = ["brand", "manufacturer", "gtin", "hibc_labeler_product"]
@@ -47,7 +47,7 @@ class CementLotAdminForm(forms.ModelForm):
 
 
 @admin.register(CementLot)
-class CementLotAdmin(SimpleHistoryAdmin):
+class CementLotAdmin(AuditedAdmin):
     form = CementLotAdminForm
     list_display = ["lot_number", "product", "expires_on"]
     list_filter = ["product"]
@@ -59,7 +59,7 @@ class CementLotAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Procedure)
-class ProcedureAdmin(SimpleHistoryAdmin):
+class ProcedureAdmin(AuditedAdmin):
     list_display = ["patient", "site", "performed_on", "procedure_type", "indication"]
     list_filter = ["site", "procedure_type", "indication"]
     search_fields = ["patient__study_id"]
@@ -69,7 +69,7 @@ class ProcedureAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(TreatedLevel)
-class TreatedLevelAdmin(SimpleHistoryAdmin):
+class TreatedLevelAdmin(AuditedAdmin):
     list_display = ["procedure", "level", "cement_lot", "cement_volume_ml"]
     list_filter = ["level"]
     search_fields = ["procedure__patient__study_id", "cement_lot__lot_number"]
@@ -77,14 +77,14 @@ class TreatedLevelAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CementLeak)
-class CementLeakAdmin(SimpleHistoryAdmin):
+class CementLeakAdmin(AuditedAdmin):
     list_display = ["treated_level", "location", "size_grade", "symptomatic"]
     list_filter = ["location", "symptomatic"]
     raw_id_fields = ["treated_level", "complication"]
 
 
 @admin.register(Complication)
-class ComplicationAdmin(SimpleHistoryAdmin):
+class ComplicationAdmin(AuditedAdmin):
     list_display = ["patient", "procedure", "complication_type", "severity", "symptomatic", "outcome"]
     list_filter = ["complication_type", "severity", "symptomatic", "outcome"]
     search_fields = ["patient__study_id"]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -95,11 +95,6 @@ class _Errors:
         return bool(self.by_key)
 
 
-def _require_data_entry(user, site_id: int) -> None:
-    if not access.can_enter_data(user, site_id):
-        raise PermissionDenied("This user may not enter data for this site.")
-
-
 def _level_label(level) -> str:
     try:
         return VertebralLevel(int(level)).label
@@ -154,6 +149,7 @@ def cement_lot_get_or_create(
 
     A known lot keeps its expiry; a missing expiry is filled from what was typed or scanned.
     """
+    access.require_any_data_entry(acting_user)
     normalised = normalise_lot_number(lot_number)
     if not normalised:
         raise ValidationError({"lot_number": _("Give the lot number printed on the cement kit.")})
@@ -250,7 +246,7 @@ def procedure_record(
     ordinal it concerns, optional). Announces ``procedure_recorded`` and ``complication_reported``
     after commit.
     """
-    _require_data_entry(acting_user, patient.site_id)
+    access.require_data_entry(acting_user, patient.site_id)
     errors = _Errors()
     seen: dict[int, int] = {}
     level_ordinals = set()
@@ -368,7 +364,7 @@ PROCEDURE_EDITABLE_FIELDS = tuple(
 
 def procedure_update(*, procedure: Procedure, acting_user, data: dict[str, Any], confirm: bool = False) -> Procedure:
     """Change a session; a new date or type is announced (``procedure_changed``) so follow-up re-plans."""
-    _require_data_entry(acting_user, procedure.site_id)
+    access.require_data_entry(acting_user, procedure.site_id)
     errors = _Errors()
     with transaction.atomic(), acting_as(acting_user):
         procedure = Procedure.objects.select_for_update().select_related("patient").get(pk=procedure.pk)
@@ -449,7 +445,7 @@ def _save_level(level: TreatedLevel, procedure: Procedure, row: dict[str, Any], 
 def treated_level_add(
     *, procedure: Procedure, acting_user, data: dict[str, Any], confirm: bool = False
 ) -> TreatedLevel:
-    _require_data_entry(acting_user, procedure.site_id)
+    access.require_data_entry(acting_user, procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         procedure = Procedure.objects.select_for_update().get(pk=procedure.pk)
         level = TreatedLevel(procedure=procedure)
@@ -459,7 +455,7 @@ def treated_level_add(
 def treated_level_update(
     *, treated_level: TreatedLevel, acting_user, data: dict[str, Any], confirm: bool = False
 ) -> TreatedLevel:
-    _require_data_entry(acting_user, treated_level.procedure.site_id)
+    access.require_data_entry(acting_user, treated_level.procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         level = TreatedLevel.objects.select_for_update().select_related("procedure").get(pk=treated_level.pk)
         return _save_level(level, level.procedure, data, acting_user, confirm, new=False)
@@ -467,7 +463,7 @@ def treated_level_update(
 
 def treated_level_remove(*, treated_level: TreatedLevel, acting_user) -> None:
     """Remove a level entered by mistake; its leaks go with it (audited as deletions)."""
-    _require_data_entry(acting_user, treated_level.procedure.site_id)
+    access.require_data_entry(acting_user, treated_level.procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         level = TreatedLevel.objects.select_for_update().get(pk=treated_level.pk)
         level._history_user = acting_user
@@ -495,20 +491,20 @@ def _save_leak(leak: CementLeak, data: dict[str, Any], acting_user) -> CementLea
 
 
 def leak_add(*, treated_level: TreatedLevel, acting_user, data: dict[str, Any]) -> CementLeak:
-    _require_data_entry(acting_user, treated_level.procedure.site_id)
+    access.require_data_entry(acting_user, treated_level.procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         return _save_leak(CementLeak(treated_level=treated_level), data, acting_user)
 
 
 def leak_update(*, leak: CementLeak, acting_user, data: dict[str, Any]) -> CementLeak:
-    _require_data_entry(acting_user, leak.treated_level.procedure.site_id)
+    access.require_data_entry(acting_user, leak.treated_level.procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         locked = CementLeak.objects.select_for_update().select_related("treated_level").get(pk=leak.pk)
         return _save_leak(locked, data, acting_user)
 
 
 def leak_remove(*, leak: CementLeak, acting_user) -> None:
-    _require_data_entry(acting_user, leak.treated_level.procedure.site_id)
+    access.require_data_entry(acting_user, leak.treated_level.procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         leak._history_user = acting_user
         leak.delete()
@@ -530,7 +526,7 @@ def _save_complication(complication: Complication, data: dict[str, Any], acting_
 
 def complication_report(*, procedure: Procedure, acting_user, data: dict[str, Any]) -> Complication:
     """Report an adverse event of a session; announced (``complication_reported``) after commit."""
-    _require_data_entry(acting_user, procedure.site_id)
+    access.require_data_entry(acting_user, procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         complication = _save_complication(
             Complication(procedure=procedure, patient_id=procedure.patient_id), data, acting_user
@@ -540,7 +536,7 @@ def complication_report(*, procedure: Procedure, acting_user, data: dict[str, An
 
 
 def complication_update(*, complication: Complication, acting_user, data: dict[str, Any]) -> Complication:
-    _require_data_entry(acting_user, complication.procedure.site_id)
+    access.require_data_entry(acting_user, complication.procedure.site_id)
     with transaction.atomic(), acting_as(acting_user):
         locked = Complication.objects.select_for_update().select_related("procedure").get(pk=complication.pk)
         if locked.symptomatic and data.get("symptomatic") is False and locked.leaks.filter(symptomatic=True).exists():

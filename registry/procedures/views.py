@@ -16,6 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from registry import access
 from registry.access import identified_access_required
+from registry.core.audit import access_log_record
+from registry.core.models import AccessKind
 from registry.patients import selectors as patient_selectors
 from registry.patients.forms import PATIENT_FIELDSETS, PatientRegistrationForm, apply_errors, fieldsets
 from registry.patients.services import patient_register
@@ -44,12 +46,6 @@ from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS, Confirmation
 ADD_ROW_ACTIONS = {"add_level": "levels", "add_leak": "leaks", "add_complication": "complications"}
 
 
-def _entry_sites(user):
-    ids = access.data_entry_site_ids(user)
-    sites = access.sites_for_user(user)
-    return sites if ids is None else sites.filter(id__in=ids)
-
-
 def _confirmed(data, warnings) -> bool:
     return bool(data.get("confirm_warnings")) and data.get("warnings_digest") == warnings_digest(warnings)
 
@@ -65,7 +61,7 @@ def _used(formset):
 @identified_access_required
 @require_http_methods(["GET", "POST"])
 def new_case(request):
-    sites = _entry_sites(request.user)
+    sites = access.data_entry_sites(request.user)
     if not sites:
         return render(request, "procedures/no_entry_site.html", status=403)
     context = {"warnings": [], "show_errors": False}
@@ -269,6 +265,7 @@ def _call_with_confirmation(request, service, **kwargs):
 @require_http_methods(["GET", "POST"])
 def procedure_edit(request, pk: int):
     procedure = selectors.procedure_get_for_user(user=request.user, procedure_id=pk)
+    access_log_record(user=request.user, kind=AccessKind.PROCEDURE_PAGE, site_id=procedure.site_id, record=procedure)
     initial = {name: getattr(procedure, name) for name in PROCEDURE_EDITABLE_FIELDS}
     form = ProcedureForm(request.POST or None, prefix="procedure", initial=initial)
     return _procedure_form_page(request, form, procedure)
@@ -509,7 +506,13 @@ def lot_recall(request):
         levels = selectors.lot_recall_for_user(
             user=request.user, lot_number=form.cleaned_data["lot"], product_id=product.pk if product else None
         )
-        if request.GET.get("format") == "csv":
+        as_csv = request.GET.get("format") == "csv"
+        access_log_record(
+            user=request.user,
+            kind=AccessKind.LOT_RECALL_EXPORT if as_csv else AccessKind.LOT_RECALL,
+            rows=len(levels),
+        )
+        if as_csv:
             return _recall_csv(levels)
     return render(request, "procedures/lot_recall.html", {"form": form, "levels": levels})
 

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from registry import access
 from registry.followup import clock
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, ResponseSource, SurveyInvitation, SurveyResponse
@@ -102,6 +103,7 @@ def survey_coordinator_record(
     now: datetime | None = None,
 ) -> SurveyResponse:
     """A survey taken by phone, on paper or in clinic: the same service and scoring as the link."""
+    access.require_data_entry(acting_user, event.site_id)
     if source == ResponseSource.LINK:
         raise ValidationError({"source": "A coordinator enters phone, paper or clinic answers."})
     response = followup_services.survey_response_record(

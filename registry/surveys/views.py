@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -287,10 +286,7 @@ def stop(request, token: str):
 
 
 def _patient_for_entry(user, patient_pk: int) -> Patient:
-    patient = access.get_scoped_or_404(Patient.objects.select_related("site"), user, pk=patient_pk)
-    if not access.can_enter_data(user, patient.site_id):
-        raise Http404
-    return patient
+    return access.get_enterable_or_404(Patient.objects.select_related("site"), user, pk=patient_pk)
 
 
 def _enterable_events(patient: Patient):

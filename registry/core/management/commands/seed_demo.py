@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from registry.accounts.models import Role, SiteMembership
+from registry.accounts.models import Role
+from registry.accounts.services import site_membership_set
 from registry.patients.models import Patient, Site
 
 DEMO_SITES = [
@@ -66,13 +67,16 @@ class Command(BaseCommand):
 
     def _users(self, sites: dict[str, Site]) -> None:
         User = get_user_model()
+        admin = None
         for username, site_code, role, password in DEMO_USERS:
             user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@hospital.example"})
             user.set_password(password)
             user.is_staff = user.is_superuser = role is None
             user.save()
-            if role is not None:
-                SiteMembership.objects.update_or_create(user=user, site=sites[site_code], defaults={"role": role})
+            if role is None:
+                admin = user  # Listed first: the demo administrator grants the other roles.
+            else:
+                site_membership_set(acting_user=admin, user=user, site=sites[site_code], role=role)
 
     def _cohort(self, sites: list[Site], n_patients: int, seed: int):
         if Patient.objects.exists() or n_patients <= 0:
