@@ -75,9 +75,7 @@ class EntrySiteField(serializers.SlugRelatedField):
 
     def get_queryset(self):
         request = self.context.get("request")
-        ids = access.data_entry_site_ids(request.user) if request else []
-        sites = access.sites_for_user(request.user) if request else Site.objects.none()
-        return sites if ids is None else sites.filter(id__in=ids)
+        return access.data_entry_sites(request.user) if request else Site.objects.none()
 
 
 # --- Sites and catalogue --------------------------------------------------------------------------
