@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.db import IntegrityError, connection, transaction
@@ -229,3 +230,34 @@ def test_administrators_read_the_access_log_and_nobody_edits_it(site_a, coordina
     assert client.post(f"/admin/core/accesslogentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client_for(coordinator_a).get("/admin/core/accesslogentry/").status_code == 302
     assert AccessLogEntry.objects.count() == 1
+
+
+def test_the_demo_database_sqlite_refuses_history_changes_too():
+    """The demo runs on SQLite: the same migration code installs its triggers there."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from registry.core import append_only
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE patients_historicalpatient (history_id integer PRIMARY KEY, family_name text)")
+    db.execute("INSERT INTO patients_historicalpatient VALUES (1, 'Fernández')")
+    editor = SimpleNamespace(
+        connection=SimpleNamespace(vendor="sqlite"), execute=lambda sql, params=None: db.execute(sql)
+    )
+    append_only.protect(editor, ["patients_historicalpatient"])
+
+    for statement in (
+        "UPDATE patients_historicalpatient SET family_name = 'X'",
+        "DELETE FROM patients_historicalpatient",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(statement)
+    db.execute("INSERT INTO patients_historicalpatient VALUES (2, 'García')")
+    assert db.execute("SELECT family_name FROM patients_historicalpatient ORDER BY 1").fetchall() == [
+        ("Fernández",),
+        ("García",),
+    ]
+
+    append_only.unprotect(editor, ["patients_historicalpatient"])
+    db.execute("DELETE FROM patients_historicalpatient")
