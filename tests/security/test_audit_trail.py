@@ -261,3 +261,32 @@ def test_the_demo_database_sqlite_refuses_history_changes_too():
 
     append_only.unprotect(editor, ["patients_historicalpatient"])
     db.execute("DELETE FROM patients_historicalpatient")
+
+
+def test_the_procedure_page_and_a_lot_recall_download_are_in_the_access_log(site_a, coordinator_a, client_for):
+    from tests.factories import TreatedLevelFactory
+
+    level = TreatedLevelFactory(procedure=ProcedureFactory(patient=PatientFactory(site=site_a)))
+    TreatedLevelFactory(procedure=ProcedureFactory(patient=PatientFactory(site=site_a)), cement_lot=level.cement_lot)
+    client = client_for(coordinator_a)
+
+    assert client.get(reverse("procedures:edit", args=[level.procedure_id])).status_code == 200
+    recall = client.get(reverse("procedures:lot_recall"), {"lot": level.cement_lot.lot_number, "format": "csv"})
+    assert recall.status_code == 200
+
+    assert list(
+        AccessLogEntry.objects.order_by("id").values_list("kind", "site_id", "record_type", "record_id", "rows")
+    ) == [
+        (AccessKind.PROCEDURE_PAGE, site_a.pk, "procedures.procedure", level.procedure_id, None),
+        (AccessKind.LOT_RECALL_EXPORT, None, "", None, 2),
+    ]
+
+
+def test_a_research_export_is_in_the_access_log(site_a, investigator_a, client_for):
+    from tests.factories import TreatedLevelFactory
+
+    TreatedLevelFactory(procedure=ProcedureFactory(patient=PatientFactory(site=site_a)))
+    response = client_for(investigator_a).post(reverse("reports:research_export"), {"file_format": "csv"})
+    assert response.status_code == 200
+    entry = AccessLogEntry.objects.get()
+    assert (entry.user, entry.kind, entry.site, entry.rows) == (investigator_a, AccessKind.RESEARCH_EXPORT, site_a, 1)
