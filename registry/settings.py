@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("REGISTRY_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -108,6 +109,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A read replica for reports and dashboards (registry/db_router.py); writes stay on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {**DATABASES["default"], **environ.Env.db_url_config(DATABASE_REPLICA_URL)}
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["registry.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -----------------------------------------------------------------------------
@@ -227,6 +234,19 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
+# Workers scale out by queue: a report build or an import's planning never waits in front of an
+# invitation. One worker may consume all queues (the demo, the tests); production runs a worker
+# per queue (docker-compose.yml). Patterns are tried in order; the rest go to "celery".
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_QUEUE_NAMES = ("celery", "send", "plan", "reports")
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_ROUTES = {
+    "registry.followup.tasks.send_*": {"queue": "send"},
+    "registry.followup.tasks.followup_sweep_task": {"queue": "send"},
+    "registry.followup.tasks.*": {"queue": "plan"},
+    "registry.imports.tasks.*": {"queue": "plan"},
+    "reports.tasks.*": {"queue": "reports"},
+}
 # The single beat schedule (STYLE.md item 5); each app adds its entries in registry/schedule.py.
 from registry.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
 

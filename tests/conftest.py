@@ -169,6 +169,7 @@ def start_worker(transactional_db, tmp_path):
             "--loglevel=INFO",
             f"--pool={pool}",
             f"--concurrency={concurrency}",
+            f"--queues={','.join(settings.CELERY_QUEUE_NAMES)}",
             "--without-gossip",
             "--without-mingle",
             f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
