@@ -63,6 +63,8 @@ def patient_context(message: OutboundMessage) -> dict:
         "site_name": site.name,
         "site_email": site.contact_email,
         "site_phone": site.contact_phone,
+        "site_contact_text": site.patient_contact_text(message.language),
+        "emergency_number": site.emergency_number,
         "event_code": event.event_code,
         "is_reminder": message.kind == MessageKind.REMINDER,
         "reminder_number": reminder_number,
