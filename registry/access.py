@@ -86,6 +86,30 @@ def can_enter_data(user, site_id: int) -> bool:
     return ids is None or site_id in ids
 
 
+def site_members(*, site_ids: list[int] | None, roles=DATA_ENTRY_ROLES) -> QuerySet:
+    """Active users holding one of ``roles`` at any of ``site_ids`` (None: every site).
+
+    Who a worklist item may be assigned to (data-entry roles), and who receives a site's alerts.
+    """
+    from django.contrib.auth import get_user_model
+
+    members = SiteMembership.objects.filter(role__in=roles, site__active=True)
+    if site_ids is not None:
+        members = members.filter(site_id__in=site_ids)
+    return get_user_model().objects.filter(is_active=True, pk__in=members.values("user_id")).order_by("username")
+
+
+def site_members_by_site(*, site_ids: list[int] | None, roles=DATA_ENTRY_ROLES) -> dict[int, list]:
+    """``{site id: [users]}`` of ``site_members`` in one query (the worklist's assign menus)."""
+    members = SiteMembership.objects.filter(role__in=roles, site__active=True, user__is_active=True)
+    if site_ids is not None:
+        members = members.filter(site_id__in=site_ids)
+    by_site: dict[int, list] = {}
+    for membership in members.select_related("user").order_by("user__username"):
+        by_site.setdefault(membership.site_id, []).append(membership.user)
+    return by_site
+
+
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):
     """One object of a site the user may see identified data of, else 404."""
     try:

@@ -385,6 +385,10 @@ class WorklistItem(TimeStampedModel):
     status = models.CharField(max_length=5, choices=WorklistStatus.choices, default=WorklistStatus.OPEN)
     due_on = models.DateField()
     note = models.TextField(blank=True)
+    # Who at the site is taking care of it; anyone with data-entry rights at the site may take it.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

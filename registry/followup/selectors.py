@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db.models import Count, QuerySet
 
 from registry import access
 from registry.followup import clock, dispatch
@@ -18,18 +20,46 @@ from registry.followup.models import (
 )
 from registry.patients.models import BoneHealthAction, BoneHealthActionStatus
 
+WORKLIST_PAGE_SIZE = 50
 
-def worklist_for_user(*, user) -> QuerySet[WorklistItem]:
-    """Open items of the user's sites, oldest due first, with everything the page shows."""
-    items = WorklistItem.objects.filter(status=WorklistStatus.OPEN).select_related(
-        "site",
-        "patient",
-        "event__protocol_event",
-        "bone_health_action",
-        "message",
-        "response",
-    )
-    return access.scope_to_sites(items, user).order_by("due_on", "id")
+
+def worklist_filtered(*, user, kind: str = "", site: int | None = None, when: str = "", assignee: str = ""):
+    """Open items of the user's sites narrowed by the page's filters (see ``WorklistFilterForm``).
+
+    ``when``: ``overdue`` (due before today) or ``today``; ``assignee``: ``me``, ``none`` or a
+    user id. Returned without ``kind`` applied too, for the counts per kind beside the filter.
+    """
+    items = access.scope_to_sites(WorklistItem.objects.filter(status=WorklistStatus.OPEN), user)
+    if site:
+        items = items.filter(site_id=site)
+    today = clock.local_date(clock.now(), settings.TIME_ZONE)
+    if when == "overdue":
+        items = items.filter(due_on__lt=today)
+    elif when == "today":
+        items = items.filter(due_on=today)
+    if assignee == "me":
+        items = items.filter(assigned_to=user)
+    elif assignee == "none":
+        items = items.filter(assigned_to__isnull=True)
+    elif assignee.isdigit():
+        items = items.filter(assigned_to_id=int(assignee))
+    all_kinds = items
+    if kind:
+        items = items.filter(kind=kind)
+    return items, all_kinds
+
+
+def worklist_page(*, user, page: str | int | None = None, **filters):
+    """One page of the filtered worklist and the count of each kind: a fixed number of queries."""
+    items, all_kinds = worklist_filtered(user=user, **filters)
+    items = items.select_related(
+        "site", "patient", "event__protocol_event", "bone_health_action", "message", "response", "assigned_to"
+    ).order_by("due_on", "id")
+    counts = dict(all_kinds.order_by().values_list("kind").annotate(n=Count("id")))
+    paginator = Paginator(items, WORKLIST_PAGE_SIZE)
+    # The counts already hold the total: spare the paginator its own COUNT(*) over the same rows.
+    paginator.count = counts.get(filters["kind"], 0) if filters.get("kind") else sum(counts.values())
+    return paginator.get_page(page), counts
 
 
 def worklist_open_count(user) -> int:

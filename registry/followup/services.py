@@ -375,6 +375,11 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
         note=label,
         now=now,
     )
+    if reason == "withdrawn":
+        # The whole site team learns it, not only whoever recorded it (calls, clinic visits).
+        open_worklist_item(
+            kind=WorklistKind.WITHDRAWN, patient=patient, due_on=clock.local_date(now, patient.site.time_zone)
+        )
 
 
 @transaction.atomic

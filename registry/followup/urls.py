@@ -6,4 +6,5 @@ app_name = "followup"
 urlpatterns = [
     path("worklist/", views.worklist, name="worklist"),
     path("worklist/<int:item_id>/done/", views.worklist_done, name="worklist_done"),
+    path("worklist/<int:item_id>/assign/", views.worklist_assign, name="worklist_assign"),
 ]
