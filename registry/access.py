@@ -110,6 +110,29 @@ def site_members_by_site(*, site_ids: list[int] | None, roles=DATA_ENTRY_ROLES) 
     return by_site
 
 
+# Who receives each kind of staff email (followup.StaffMailKind) when they have not chosen:
+# coordinators everything, investigators (treating clinicians) red-flag alerts only. Reviewers
+# never: staff mail names study ids, which are identified data of the site.
+STAFF_MAIL_DEFAULT_ROLES = {
+    "red_flag_alert": (Role.COORDINATOR, Role.INVESTIGATOR),
+    "opt_out_notice": (Role.COORDINATOR,),
+    "daily_digest": (Role.COORDINATOR,),
+}
+
+
+def staff_mail_members(*, site_ids: list[int] | None, user=None) -> list[tuple[int, object, str]]:
+    """``(site id, user, role)`` of active users with an email who may receive a site's staff mail."""
+    members = SiteMembership.objects.filter(role__in=IDENTIFIED_ROLES, site__active=True, user__is_active=True).exclude(
+        user__email=""
+    )
+    if site_ids is not None:
+        members = members.filter(site_id__in=site_ids)
+    if user is not None:
+        members = members.filter(user=user)
+    members = members.select_related("user__staff_mail").order_by("site_id", "user_id")
+    return [(m.site_id, m.user, m.role) for m in members]
+
+
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):
     """One object of a site the user may see identified data of, else 404."""
     try:

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from registry.followup.models import StaffMailPreference, WorklistKind
 from registry.patients.models import BoneHealthActionStatus
 
 
@@ -37,8 +38,6 @@ class WorklistFilterForm(forms.Form):
     assignee = forms.ChoiceField(label=_("Assigned to"), required=False)
 
     def __init__(self, data, *, sites, assignees):
-        from registry.followup.models import WorklistKind
-
         super().__init__(data)
         self.fields["kind"].choices = [("", _("Everything")), *WorklistKind.choices]
         self.fields["site"].choices = [("", _("All my sites")), *((site.pk, site.code) for site in sites)]
@@ -57,3 +56,9 @@ class WorklistFilterForm(forms.Form):
 
 class WorklistAssignForm(forms.Form):
     assignee = forms.IntegerField(required=False, min_value=1)
+
+
+class StaffMailPreferenceForm(forms.ModelForm):
+    class Meta:
+        model = StaffMailPreference
+        fields = ["language", "red_flag_alert", "opt_out_notice", "daily_digest"]

@@ -18,7 +18,6 @@ from registry.followup.models import (
     WorklistItem,
     WorklistStatus,
 )
-from registry.patients.models import BoneHealthAction, BoneHealthActionStatus
 
 WORKLIST_PAGE_SIZE = 50
 
@@ -84,7 +83,10 @@ def patient_events(*, patient) -> QuerySet[FollowUpEvent]:
 
 
 def preview(*, days: int, now: datetime | None = None) -> list[dict]:
-    """Dry run: what would go out in the next ``days`` days. Study ids only, no names or addresses."""
+    """Dry run: what would go out in the next ``days`` days. Study ids only, no names or addresses.
+
+    Bone-health actions send no email of their own: they are worklist items in the staff digest.
+    """
     now = now or clock.now()
     until = now + timedelta(days=days)
     rows = [
@@ -126,20 +128,4 @@ def preview(*, days: int, now: datetime | None = None) -> list[dict]:
                     "status": "planned",
                 }
             )
-    for action in (
-        BoneHealthAction.objects.filter(
-            status=BoneHealthActionStatus.DUE, due_on__lt=until.date(), patient__deceased_on__isnull=True
-        )
-        .select_related("patient__site")
-        .order_by("due_on", "id")
-    ):
-        site = action.patient.site
-        when = clock.start_of_day(action.due_on, site.time_zone)
-        if action.last_reminded_at:
-            when = max(when, action.last_reminded_at + dispatch.BONE_HEALTH_EVERY)
-        when = clock.next_send_time(max(when, now), site.time_zone)
-        while when < until:
-            row = {"what": "bone_health_reminder", "study_id": action.patient.study_id, "site": site.code}
-            rows.append({"when": when, **row, "status": "planned"})
-            when = clock.next_send_time(when + dispatch.BONE_HEALTH_EVERY, site.time_zone)
     return sorted(rows, key=lambda row: row["when"])

@@ -8,9 +8,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from registry import access
-from registry.followup import selectors, services
+from registry.followup import selectors, services, staffmail
 from registry.followup import worklist as worklist_services
-from registry.followup.forms import BoneHealthOutcomeForm, WorklistAssignForm, WorklistDoneForm, WorklistFilterForm
+from registry.followup.forms import (
+    BoneHealthOutcomeForm,
+    StaffMailPreferenceForm,
+    WorklistAssignForm,
+    WorklistDoneForm,
+    WorklistFilterForm,
+)
 from registry.followup.models import WorklistKind
 
 SAFE_QUERY = re.compile(r"\?[\w=&%+.-]{0,500}")
@@ -88,3 +94,14 @@ def worklist_done(request, item_id: int):
         return redirect("followup:worklist")
     messages.success(request, _("Marked done for %(study_id)s.") % {"study_id": item.patient.study_id})
     return redirect("followup:worklist")
+
+
+@access.identified_access_required
+def staff_mail_settings(request):
+    """Which staff emails the user receives, and in which language (their own settings only)."""
+    form = StaffMailPreferenceForm(request.POST or None, instance=staffmail.staff_mail_preference_for(request.user))
+    if request.method == "POST" and form.is_valid():
+        staffmail.staff_mail_preference_save(acting_user=request.user, **form.cleaned_data)
+        messages.success(request, _("Your email settings are saved."))
+        return redirect("followup:staff_mail_settings")
+    return render(request, "followup/staff_mail_settings.html", {"form": form})
