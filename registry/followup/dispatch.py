@@ -37,7 +37,7 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F, Q
 
-from registry.followup import clock, services, tokens
+from registry.followup import clock, services, staffmail, tokens
 from registry.followup.emails import build_email
 from registry.followup.models import (
     CancelCause,
@@ -399,6 +399,8 @@ def _stale_reason(message: OutboundMessage, now: datetime) -> str:
             return "Bone-health action resolved."
         if patient.consent_status != ConsentStatus.CONSENTED or patient.deceased_on:
             return "Patient no longer in follow-up."
+    elif message.kind == MessageKind.STAFF_DIGEST and staffmail.digest_is_empty(message):
+        return "Nothing open any more."
     return ""
 
 

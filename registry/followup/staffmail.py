@@ -193,13 +193,25 @@ def staff_digests_plan(*, now: datetime | None = None) -> int:
     return len(new)
 
 
-def digest_context(message: OutboundMessage) -> dict:
-    """What the digest lists when it is sent: the open items of the address's sites right now."""
+def _digest_sites(message: OutboundMessage) -> list[Site]:
+    """The sites behind the digest's address now (its own site if the address left them all)."""
     sites = list(Site.objects.filter(active=True))
     recipient = recipients(kind=StaffMailKind.DAILY_DIGEST, sites=sites).get(message.to_address.lower())
-    site_ids = sorted(recipient.site_ids) if recipient else [message.site_id]
+    site_ids = recipient.site_ids if recipient else {message.site_id}
+    return [site for site in sites if site.pk in site_ids]
+
+
+def digest_is_empty(message: OutboundMessage) -> bool:
+    """Everything was done between planning and sending: the digest is cancelled, not sent empty."""
+    sites = _digest_sites(message)
+    return not WorklistItem.objects.filter(status=WorklistStatus.OPEN, site__in=sites).exists()
+
+
+def digest_context(message: OutboundMessage) -> dict:
+    """What the digest lists when it is sent: the open items of the address's sites right now."""
+    sites = _digest_sites(message)
     items = (
-        WorklistItem.objects.filter(status=WorklistStatus.OPEN, site_id__in=site_ids)
+        WorklistItem.objects.filter(status=WorklistStatus.OPEN, site__in=sites)
         .select_related("site", "patient", "event__protocol_event", "bone_health_action", "response", "message")
         .order_by("due_on", "site_id", "kind", "id")
     )
@@ -210,7 +222,7 @@ def digest_context(message: OutboundMessage) -> dict:
         "total": total,
         "more": max(0, total - DIGEST_MAX_LINES),
         "counts": counts,
-        "site_names": [site.name for site in sites if site.pk in site_ids],
+        "site_names": [site.name for site in sites],
         "worklist_url": settings.SITE_URL + reverse("followup:worklist"),
     }
 

@@ -88,6 +88,16 @@ def test_a_digest_lists_at_most_its_bound_and_counts_the_rest(site_a, clock, mon
     assert "... and 2 more on the worklist." in body
 
 
+def test_a_digest_whose_items_were_all_done_before_it_went_out_is_cancelled(site_a, coordinator_a, clock):
+    patient = PatientFactory(site=site_a)
+    item = WorklistItem.objects.create(site=site_a, patient=patient, kind=WorklistKind.PHONE_DUE, due_on=at(0).date())
+    assert staffmail.staff_digests_plan(now=at(0, 7)) == 3
+    services.worklist_item_done(item=item, acting_user=coordinator_a, note="Called.")
+    ids = list(OutboundMessage.objects.filter(kind=MessageKind.STAFF_DIGEST).values_list("id", flat=True))
+    outcomes = dispatch.messages_send(message_ids=ids, now=at(0, 9))
+    assert {o.status for o in outcomes.values()} == {"cancelled"}
+
+
 def test_no_open_items_no_digest(site_a, coordinator_a):
     assert staffmail.staff_digests_plan(now=at(0, 9)) == 0
 
