@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from registry import access
 from registry.followup import clock, dispatch
@@ -31,11 +31,8 @@ def worklist_filtered(*, user, kind: str = "", site: int | None = None, when: st
     items = access.scope_to_sites(WorklistItem.objects.filter(status=WorklistStatus.OPEN), user)
     if site:
         items = items.filter(site_id=site)
-    today = clock.local_date(clock.now(), settings.TIME_ZONE)
-    if when == "overdue":
-        items = items.filter(due_on__lt=today)
-    elif when == "today":
-        items = items.filter(due_on=today)
+    if when in ("overdue", "today"):
+        items = items.filter(_due_relative_to_site_today(user, "lt" if when == "overdue" else "exact"))
     if assignee == "me":
         items = items.filter(assigned_to=user)
     elif assignee == "none":
@@ -46,6 +43,18 @@ def worklist_filtered(*, user, kind: str = "", site: int | None = None, when: st
     if kind:
         items = items.filter(kind=kind)
     return items, all_kinds
+
+
+def _due_relative_to_site_today(user, lookup: str) -> Q:
+    """``due_on`` compared with today at each site, in its own zone (Boston's day is not Madrid's)."""
+    now = clock.now()
+    sites_by_day: dict = defaultdict(list)
+    for site_id, tz in access.sites_for_user(user).values_list("id", "time_zone"):
+        sites_by_day[clock.local_date(now, tz)].append(site_id)
+    condition = Q(pk__in=[])
+    for day, site_ids in sites_by_day.items():
+        condition |= Q(site_id__in=site_ids, **{f"due_on__{lookup}": day})
+    return condition
 
 
 def worklist_page(*, user, page: str | int | None = None, **filters):

@@ -187,3 +187,20 @@ def test_a_withdrawal_puts_a_notice_on_the_worklist(client_for, coordinator_a, s
     assert notice.kind == WorklistKind.WITHDRAWN
     html = client_for(colleague).get(reverse("followup:worklist")).content.decode()
     assert "Patient withdrew" in html
+
+
+def test_due_today_is_each_sites_own_today(client_for, site_a, site_b, clock):
+    # Given a coordinator of Toledo and Boston, at 00:30 in Toledo on day 10 (18:30 of day 9 in Boston)
+    both = member(member(UserFactory(username="coord_ab"), site_a, Role.COORDINATOR), site_b, Role.COORDINATOR)
+    clock.set(at(10, 0, 30))
+    toledo_today, boston_today = DAY0 + dt.timedelta(days=10), DAY0 + dt.timedelta(days=9)
+    bulk_items([PatientFactory(site=site_a)], 1, due_on=toledo_today)
+    bulk_items([PatientFactory(site=site_b)], 1, due_on=boston_today)
+    client = client_for(both)
+
+    def rows(query: str) -> int:
+        return client.get(f"{reverse('followup:worklist')}?{query}").content.decode().count('<tr id="item-')
+
+    # Then both are due today, each in its own site's calendar, and neither is overdue
+    assert rows("when=today") == 2
+    assert rows("when=overdue") == 0
