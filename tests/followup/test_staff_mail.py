@@ -184,3 +184,17 @@ def test_a_user_chooses_their_staff_mail_on_the_settings_page(client_for, invest
     )
     # A reviewer sees no identified data and has no staff mail to choose
     assert client_for(reviewer_a).get(url).status_code == 404
+
+
+def test_a_user_who_chose_the_digest_in_spanish_gets_it_in_spanish(site_a, investigator_a):
+    # Given an investigator (no digest by default) who asked for it in Spanish
+    StaffMailPreference.objects.create(user=investigator_a, language="es", daily_digest=True)
+    patient = PatientFactory(site=site_a)
+    WorklistItem.objects.create(site=site_a, patient=patient, kind=WorklistKind.MISSED_EVENT, due_on=at(0).date())
+    staffmail.staff_digests_plan(now=at(0, 9))
+    from registry.followup.emails import build_email
+
+    email = build_email(OutboundMessage.objects.get(kind=MessageKind.STAFF_DIGEST, to_address=investigator_a.email))
+    assert email.subject == "Tareas del registro: 1 abierta"
+    assert f"{patient.study_id} (TOL)  Cuestionario perdido: llamar" in email.body
+    assert "Tareas abiertas hoy en el registro" in email.body
