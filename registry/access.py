@@ -175,6 +175,53 @@ def require_registry_admin(user) -> None:
         raise PermissionDenied("Only registry administrators may do this.")
 
 
+def site_members(*, site_ids: list[int] | None, roles=DATA_ENTRY_ROLES) -> QuerySet:
+    """Active users holding one of ``roles`` at any of ``site_ids`` (None: every site).
+
+    Who a worklist item may be assigned to (data-entry roles), and who receives a site's alerts.
+    """
+    from django.contrib.auth import get_user_model
+
+    members = SiteMembership.objects.filter(role__in=roles, site__active=True)
+    if site_ids is not None:
+        members = members.filter(site_id__in=site_ids)
+    return get_user_model().objects.filter(is_active=True, pk__in=members.values("user_id")).order_by("username")
+
+
+def site_members_by_site(*, site_ids: list[int] | None, roles=DATA_ENTRY_ROLES) -> dict[int, list]:
+    """``{site id: [users]}`` of ``site_members`` in one query (the worklist's assign menus)."""
+    members = SiteMembership.objects.filter(role__in=roles, site__active=True, user__is_active=True)
+    if site_ids is not None:
+        members = members.filter(site_id__in=site_ids)
+    by_site: dict[int, list] = {}
+    for membership in members.select_related("user").order_by("user__username"):
+        by_site.setdefault(membership.site_id, []).append(membership.user)
+    return by_site
+
+
+# Who receives each kind of staff email (followup.StaffMailKind) when they have not chosen:
+# coordinators everything, investigators (treating clinicians) red-flag alerts only. Reviewers
+# never: staff mail names study ids, which are identified data of the site.
+STAFF_MAIL_DEFAULT_ROLES = {
+    "red_flag_alert": (Role.COORDINATOR, Role.INVESTIGATOR),
+    "opt_out_notice": (Role.COORDINATOR,),
+    "daily_digest": (Role.COORDINATOR,),
+}
+
+
+def staff_mail_members(*, site_ids: list[int] | None, user=None) -> list[tuple[int, object, str]]:
+    """``(site id, user, role)`` of active users with an email who may receive a site's staff mail."""
+    members = SiteMembership.objects.filter(role__in=IDENTIFIED_ROLES, site__active=True, user__is_active=True).exclude(
+        user__email=""
+    )
+    if site_ids is not None:
+        members = members.filter(site_id__in=site_ids)
+    if user is not None:
+        members = members.filter(user=user)
+    members = members.select_related("user__staff_mail").order_by("site_id", "user_id")
+    return [(m.site_id, m.user, m.role) for m in members]
+
+
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):
     """One object of a site the user may see identified data of, else 404."""
     try:

@@ -27,6 +27,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": FOLLOWUP_SWEEP_SECONDS,
         "options": {"expires": FOLLOWUP_SWEEP_SECONDS},
     },
+    # Staff mail: every hour, plan today's digest for each staff address whose morning (07:00 in
+    # the zone of its first site) has come: one email listing every open worklist item of its sites,
+    # sent by the sweep at that site's next sending time. The key (address, local date) exists
+    # once, so the 23 other runs of the day, or two at once, add nothing.
+    "followup-staff-digest": {
+        "task": "registry.followup.tasks.staff_digests_plan_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
     # Quarterly reports: at 03:30 UTC on 1 January, April, July and October, build the previous
     # quarter's report for every active site and the whole registry (plus the cumulative cohort),
     # then email each site's reviewers a link. A report that exists is never rebuilt by beat, so

@@ -8,6 +8,7 @@ from registry.followup.models import (
     OutboundMessage,
     ProtocolEvent,
     SiteFollowUpProtocol,
+    StaffMailPreference,
     SurveyResponse,
     WorklistItem,
 )
@@ -78,3 +79,9 @@ class WorklistItemAdmin(AuditedAdmin):
     list_filter = ["status", "kind", "site"]
     search_fields = ["patient__study_id"]
     raw_id_fields = ["patient", "event", "bone_health_action", "message", "response", "done_by"]
+
+
+@admin.register(StaffMailPreference)
+class StaffMailPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "language", "red_flag_alert", "opt_out_notice", "daily_digest"]
+    search_fields = ["user__username"]

@@ -37,7 +37,7 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F, Q
 
-from registry.followup import clock, services, tokens
+from registry.followup import clock, services, staffmail, tokens
 from registry.followup.emails import build_email
 from registry.followup.models import (
     CancelCause,
@@ -265,21 +265,9 @@ def remind_bone_health_action(*, action_id: int, now: datetime) -> bool:
     )
     if action is None:
         return False
-    patient, site = action.patient, action.patient.site
+    patient = action.patient
     number = action.reminders_sent + 1
-    for role, address in services._staff_addresses(site):
-        OutboundMessage.objects.get_or_create(
-            dedupe_key=f"bh:{action.pk}:{number}:{role}",
-            defaults={
-                "kind": MessageKind.BONE_HEALTH_REMINDER,
-                "site": site,
-                "patient": patient,
-                "bone_health_action": action,
-                "to_address": address,
-                "language": "en",
-                "due_at": clock.next_send_time(now, site.time_zone),
-            },
-        )
+    # No email per action: the open worklist item is listed in the staff's daily digest (staffmail.py).
     # update(), not save(): the reminder bookkeeping is not clinical data and needs no history row.
     BoneHealthAction.objects.filter(pk=action.pk).update(last_reminded_at=now, reminders_sent=number)
     services.open_worklist_item(
@@ -411,6 +399,8 @@ def _stale_reason(message: OutboundMessage, now: datetime) -> str:
             return "Bone-health action resolved."
         if patient.consent_status != ConsentStatus.CONSENTED or patient.deceased_on:
             return "Patient no longer in follow-up."
+    elif message.kind == MessageKind.STAFF_DIGEST and staffmail.digest_is_empty(message):
+        return "Nothing open any more."
     return ""
 
 

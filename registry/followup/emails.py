@@ -2,8 +2,9 @@
 
 Patient emails use one folder of templates per language (``followup/email/<lang>/``, English as
 the fallback): a translator edits a whole email, and a Spanish patient gets Spanish today without
-a compiled catalogue. A new language is a new folder. Staff emails (``followup/email/staff/``)
-are in English. Patient emails carry the first name and nothing else that identifies the patient;
+a compiled catalogue. A new language is a new folder. Staff emails (``followup/email/staff/``,
+``staff/<lang>/`` for other languages) are in the language each recipient chose (staffmail.py).
+Patient emails carry the first name and nothing else that identifies the patient;
 subjects carry no clinical detail; every patient email has a stop-emails link.
 """
 
@@ -27,6 +28,8 @@ PATIENT_LANGUAGES = ("en", "es")
 STAFF_TEMPLATES = {
     MessageKind.BONE_HEALTH_REMINDER: "bone_health_reminder",
     MessageKind.RED_FLAG_ALERT: "red_flag_alert",
+    MessageKind.OPT_OUT_NOTICE: "opt_out_notice",
+    MessageKind.STAFF_DIGEST: "staff_digest",
 }
 
 
@@ -38,14 +41,22 @@ def message_id_for(message: OutboundMessage) -> str:
 
 
 def _patient_template(language: str, name: str) -> str:
-    for lang in (language, "en"):
-        path = f"followup/email/{lang}/{name}"
+    return _first_template([f"followup/email/{lang}/{name}" for lang in (language, "en")])
+
+
+def _staff_template(language: str, name: str) -> str:
+    """``email/staff/<lang>/<name>``, else the English ``email/staff/<name>``."""
+    return _first_template([f"followup/email/staff/{language}/{name}", f"followup/email/staff/{name}"])
+
+
+def _first_template(paths: list[str]) -> str:
+    for path in paths:
         try:
             get_template(path)
             return path
         except TemplateDoesNotExist:
             continue
-    raise TemplateDoesNotExist(name)
+    raise TemplateDoesNotExist(paths[-1])
 
 
 def _render(prefix: str, context: dict) -> tuple[str, str, str]:
@@ -63,6 +74,8 @@ def patient_context(message: OutboundMessage) -> dict:
         "site_name": site.name,
         "site_email": site.contact_email,
         "site_phone": site.contact_phone,
+        "site_contact_text": site.patient_contact_text(message.language),
+        "emergency_number": site.emergency_number,
         "event_code": event.event_code,
         "is_reminder": message.kind == MessageKind.REMINDER,
         "reminder_number": reminder_number,
@@ -84,8 +97,12 @@ def staff_context(message: OutboundMessage) -> dict:
     if message.response_id:
         from registry.followup.instruments import instrument_text
 
-        items = {item["code"]: item["text"] for item in instrument_text("red_flags", "en")["items"]}
+        items = {item["code"]: item["text"] for item in instrument_text("red_flags", message.language)["items"]}
         context.update(red_flags=[items.get(code, code) for code in message.response.red_flags])
+    if message.kind == MessageKind.STAFF_DIGEST:
+        from registry.followup.staffmail import digest_context
+
+        context.update(digest_context(message))
     return context
 
 
@@ -96,8 +113,8 @@ def build_email(message: OutboundMessage, *, connection=None) -> EmailMultiAlter
         context = patient_context(message)
         headers = {"List-Unsubscribe": f"<{context['stop_url']}>"}
     else:
-        language = "en"
-        prefix = f"followup/email/staff/{STAFF_TEMPLATES[message.kind]}"
+        language = message.language if message.language in PATIENT_LANGUAGES else "en"
+        prefix = _staff_template(language, f"{STAFF_TEMPLATES[message.kind]}.txt").removesuffix(".txt")
         context = staff_context(message)
         headers = {}
     with translation.override(language):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.core.audit import audited
 from registry.core.models import TimeStampedModel
+from registry.patients.models import Language
 
 # Instrument codes a protocol event may list (scoring.py / instruments/ name the first three).
 INSTRUMENT_CHOICES = (
@@ -240,6 +241,7 @@ class MessageKind(models.TextChoices):
     RED_FLAG_ALERT = "red_flag_alert", _("Red-flag alert")
     OPT_OUT_NOTICE = "opt_out_notice", _("Opt-out notice")
     MISSED_NOTICE = "missed_notice", _("Missed-survey notice")
+    STAFF_DIGEST = "staff_digest", _("Daily digest of due actions")
 
     @classmethod
     def to_patient(cls) -> tuple[str, ...]:
@@ -391,6 +393,10 @@ class WorklistItem(TimeStampedModel):
     status = models.CharField(max_length=5, choices=WorklistStatus.choices, default=WorklistStatus.OPEN)
     due_on = models.DateField()
     note = models.TextField(blank=True)
+    # Who at the site is taking care of it; anyone with data-entry rights at the site may take it.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -430,3 +436,34 @@ class WorklistItem(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.status})"
+
+
+class StaffMailKind(models.TextChoices):
+    """The staff emails a user may choose to receive (``StaffMailPreference``)."""
+
+    RED_FLAG_ALERT = "red_flag_alert", _("Red-flag alerts (sent at once)")
+    OPT_OUT_NOTICE = "opt_out_notice", _("A patient stopped emails")
+    DAILY_DIGEST = "daily_digest", _("Daily digest of due actions")
+
+
+class StaffMailPreference(TimeStampedModel):
+    """Which staff emails one user receives, and in which language.
+
+    A user without a row gets the defaults of their role (``registry.access.STAFF_MAIL_DEFAULT_ROLES``).
+    The site mailboxes (``Site.contact_email``, ``clinician_email``) receive every kind regardless.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_mail")
+    language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.ENGLISH)
+    red_flag_alert = models.BooleanField(StaffMailKind.RED_FLAG_ALERT.label, default=True)
+    opt_out_notice = models.BooleanField(StaffMailKind.OPT_OUT_NOTICE.label, default=True)
+    daily_digest = models.BooleanField(StaffMailKind.DAILY_DIGEST.label, default=True)
+
+    class Meta:
+        ordering = ["user"]
+
+    def __str__(self) -> str:
+        return f"Staff mail of user {self.user_id}"
+
+    def receives(self, kind: str) -> bool:
+        return getattr(self, StaffMailKind(kind).value)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
 
 from registry import access
 from registry.followup import clock, dispatch
@@ -16,20 +18,56 @@ from registry.followup.models import (
     WorklistItem,
     WorklistStatus,
 )
-from registry.patients.models import BoneHealthAction, BoneHealthActionStatus
+
+WORKLIST_PAGE_SIZE = 50
 
 
-def worklist_for_user(*, user) -> QuerySet[WorklistItem]:
-    """Open items of the user's sites, oldest due first, with everything the page shows."""
-    items = WorklistItem.objects.filter(status=WorklistStatus.OPEN).select_related(
-        "site",
-        "patient",
-        "event__protocol_event",
-        "bone_health_action",
-        "message",
-        "response",
-    )
-    return access.scope_to_sites(items, user).order_by("due_on", "id")
+def worklist_filtered(*, user, kind: str = "", site: int | None = None, when: str = "", assignee: str = ""):
+    """Open items of the user's sites narrowed by the page's filters (see ``WorklistFilterForm``).
+
+    ``when``: ``overdue`` (due before today) or ``today``; ``assignee``: ``me``, ``none`` or a
+    user id. Returned without ``kind`` applied too, for the counts per kind beside the filter.
+    """
+    items = access.scope_to_sites(WorklistItem.objects.filter(status=WorklistStatus.OPEN), user)
+    if site:
+        items = items.filter(site_id=site)
+    if when in ("overdue", "today"):
+        items = items.filter(_due_relative_to_site_today(user, "lt" if when == "overdue" else "exact"))
+    if assignee == "me":
+        items = items.filter(assigned_to=user)
+    elif assignee == "none":
+        items = items.filter(assigned_to__isnull=True)
+    elif assignee.isdigit():
+        items = items.filter(assigned_to_id=int(assignee))
+    all_kinds = items
+    if kind:
+        items = items.filter(kind=kind)
+    return items, all_kinds
+
+
+def _due_relative_to_site_today(user, lookup: str) -> Q:
+    """``due_on`` compared with today at each site, in its own zone (Boston's day is not Madrid's)."""
+    now = clock.now()
+    sites_by_day: dict = defaultdict(list)
+    for site_id, tz in access.sites_for_user(user).values_list("id", "time_zone"):
+        sites_by_day[clock.local_date(now, tz)].append(site_id)
+    condition = Q(pk__in=[])
+    for day, site_ids in sites_by_day.items():
+        condition |= Q(site_id__in=site_ids, **{f"due_on__{lookup}": day})
+    return condition
+
+
+def worklist_page(*, user, page: str | int | None = None, **filters):
+    """One page of the filtered worklist and the count of each kind: a fixed number of queries."""
+    items, all_kinds = worklist_filtered(user=user, **filters)
+    items = items.select_related(
+        "site", "patient", "event__protocol_event", "bone_health_action", "message", "response", "assigned_to"
+    ).order_by("due_on", "id")
+    counts = dict(all_kinds.order_by().values_list("kind").annotate(n=Count("id")))
+    paginator = Paginator(items, WORKLIST_PAGE_SIZE)
+    # The counts already hold the total: spare the paginator its own COUNT(*) over the same rows.
+    paginator.count = counts.get(filters["kind"], 0) if filters.get("kind") else sum(counts.values())
+    return paginator.get_page(page), counts
 
 
 def worklist_open_count(user) -> int:
@@ -54,7 +92,10 @@ def patient_events(*, patient) -> QuerySet[FollowUpEvent]:
 
 
 def preview(*, days: int, now: datetime | None = None) -> list[dict]:
-    """Dry run: what would go out in the next ``days`` days. Study ids only, no names or addresses."""
+    """Dry run: what would go out in the next ``days`` days. Study ids only, no names or addresses.
+
+    Bone-health actions send no email of their own: they are worklist items in the staff digest.
+    """
     now = now or clock.now()
     until = now + timedelta(days=days)
     rows = [
@@ -96,20 +137,4 @@ def preview(*, days: int, now: datetime | None = None) -> list[dict]:
                     "status": "planned",
                 }
             )
-    for action in (
-        BoneHealthAction.objects.filter(
-            status=BoneHealthActionStatus.DUE, due_on__lt=until.date(), patient__deceased_on__isnull=True
-        )
-        .select_related("patient__site")
-        .order_by("due_on", "id")
-    ):
-        site = action.patient.site
-        when = clock.start_of_day(action.due_on, site.time_zone)
-        if action.last_reminded_at:
-            when = max(when, action.last_reminded_at + dispatch.BONE_HEALTH_EVERY)
-        when = clock.next_send_time(max(when, now), site.time_zone)
-        while when < until:
-            row = {"what": "bone_health_reminder", "study_id": action.patient.study_id, "site": site.code}
-            rows.append({"when": when, **row, "status": "planned"})
-            when = clock.next_send_time(when + dispatch.BONE_HEALTH_EVERY, site.time_zone)
     return sorted(rows, key=lambda row: row["when"])

@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from registry.core.audit import acting_as, system_user
-from registry.followup import clock, scoring
+from registry.followup import clock, scoring, staffmail
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
     CancelCause,
@@ -364,6 +364,7 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
         open_worklist_item(
             kind=WorklistKind.OPTED_OUT, patient=patient, due_on=clock.local_date(now, patient.site.time_zone)
         )
+        staffmail.opt_out_notices_create(patient=patient, now=now)
         return
     label = {"withdrawn": "Patient withdrew consent.", "deceased": "Patient deceased."}[reason]
     cause = {"withdrawn": CancelCause.WITHDRAWN, "deceased": CancelCause.DECEASED}[reason]
@@ -375,6 +376,11 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
         note=label,
         now=now,
     )
+    if reason == "withdrawn":
+        # The whole site team learns it, not only whoever recorded it (calls, clinic visits).
+        open_worklist_item(
+            kind=WorklistKind.WITHDRAWN, patient=patient, due_on=clock.local_date(now, patient.site.time_zone)
+        )
 
 
 @transaction.atomic
@@ -549,11 +555,6 @@ def _complete_event(event: FollowUpEvent, *, response: SurveyResponse, now: date
     )
 
 
-def _staff_addresses(site: Site) -> list[tuple[str, str]]:
-    pairs = [("coordinator", site.contact_email), ("clinician", site.clinician_email)]
-    return [(role, address) for role, address in pairs if address]
-
-
 def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, now: datetime) -> None:
     from registry.followup.tasks import send_message_task
 
@@ -565,22 +566,15 @@ def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, no
         response=response,
         event=event,
     )
-    ids = []
-    for role, address in _staff_addresses(site):
-        # Urgent: due now, whatever the hour; dispatched_at stays empty so the next sweep rings too.
-        message, _ = OutboundMessage.objects.get_or_create(
-            dedupe_key=f"rf:{response.pk}:{role}",
-            defaults={
-                "kind": MessageKind.RED_FLAG_ALERT,
-                "site": site,
-                "patient": response.patient,
-                "response": response,
-                "to_address": address,
-                "language": "en",
-                "due_at": now,
-            },
-        )
-        ids.append(message.pk)
+    # Urgent: due now, whatever the hour; dispatched_at stays empty so the next sweep rings too.
+    ids = staffmail.staff_alerts_create(
+        kind=MessageKind.RED_FLAG_ALERT,
+        site=site,
+        patient=response.patient,
+        dedupe_prefix=f"rf:{response.pk}",
+        due_at=now,
+        response=response,
+    )
     transaction.on_commit(lambda: [send_message_task.delay(pk) for pk in ids])
 
 

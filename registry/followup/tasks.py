@@ -62,3 +62,10 @@ def followup_schedule_procedure_task(procedure_id: int) -> int:
 @shared_task(time_limit=3600, soft_time_limit=3500, acks_late=True)
 def protocol_replan_task(protocol_id: int) -> int:
     return services.protocol_replan(protocol_id=protocol_id)
+
+
+@shared_task(time_limit=300, soft_time_limit=240, acks_late=True)
+def staff_digests_plan_task() -> int:
+    from registry.followup import staffmail
+
+    return staffmail.staff_digests_plan()

@@ -6,7 +6,7 @@ from registry.patients.models import BoneHealthAction, ConsentEvent, Patient, Si
 
 @admin.register(Site)
 class SiteAdmin(AuditedAdmin):
-    list_display = ["code", "name", "time_zone", "contact_email", "active"]
+    list_display = ["code", "name", "time_zone", "contact_email", "emergency_number", "active"]
     search_fields = ["code", "name"]
 
 

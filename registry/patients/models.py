@@ -37,6 +37,20 @@ class Site(TimeStampedModel):
     contact_email = models.EmailField(help_text=_("Shown to patients on survey pages and in emails."))
     clinician_email = models.EmailField(blank=True, help_text=_("Receives red-flag and bone-health alerts."))
     contact_phone = models.CharField(max_length=40, blank=True)
+    # What patients are told to call in an emergency: 112 in Europe, 911 in the US, 000 in Australia.
+    emergency_number = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[RegexValidator(r"^\+?[0-9][0-9 ]{1,14}$", _("Digits only, e.g. 112, 911 or 000."))],
+        help_text=_("Shown to patients on survey pages and in emails. Empty: “your local emergency number”."),
+    )
+    patient_contact_text_en = models.CharField(
+        _("contact text for patients (English)"),
+        max_length=500,
+        blank=True,
+        help_text=_("E.g. opening hours of the phone line; shown to patients under the site's contact."),
+    )
+    patient_contact_text_es = models.CharField(_("contact text for patients (Spanish)"), max_length=500, blank=True)
     active = models.BooleanField(default=True)
     # Next number for study ids; taken under a row lock so two registrations never share one.
     next_study_number = models.PositiveIntegerField(default=1, editable=False)
@@ -48,6 +62,11 @@ class Site(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+    def patient_contact_text(self, language: str) -> str:
+        """The contact text in the patient's language, or the other one rather than nothing."""
+        texts = {"en": self.patient_contact_text_en, "es": self.patient_contact_text_es}
+        return texts.get(language) or self.patient_contact_text_en or self.patient_contact_text_es
 
 
 class Sex(models.TextChoices):

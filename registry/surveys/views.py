@@ -2,9 +2,10 @@
 
 Patient pages work without JavaScript: every step is a plain form that posts its answers, which
 are saved as a draft on the server before anything else happens (validation errors, "Back", a
-language switch), so nothing already entered is lost. An unknown, expired or used link gets one
-page, with one status code, counted by one rate limit; only the contact it shows differs (the
-site's when the link is known, the registry's otherwise).
+language switch), so nothing already entered is lost. An unknown, expired or cancelled link gets
+one page, with one status code, counted by one rate limit; only the contact it shows differs (the
+site's when the link is known, the registry's otherwise). A link already answered thanks the
+patient again, in their language.
 """
 
 from __future__ import annotations
@@ -86,8 +87,14 @@ def _patient_render(request, template: str, context: dict, language: str, status
     return response
 
 
-def _site_contact(site) -> dict:
-    return {"name": site.name, "email": site.contact_email, "phone": site.contact_phone}
+def _site_contact(site, language: str) -> dict:
+    return {
+        "name": site.name,
+        "email": site.contact_email,
+        "phone": site.contact_phone,
+        "text": site.patient_contact_text(language),
+        "emergency_number": site.emergency_number,
+    }
 
 
 def _registry_contact() -> dict:
@@ -98,13 +105,41 @@ def _registry_contact() -> dict:
     }
 
 
+def _link_language(request, invitation) -> str:
+    """``?lang=`` if chosen; else the language the patient last used with this link, else theirs."""
+    chosen = request.GET.get("lang")
+    if chosen in PATIENT_LANGUAGES or invitation is None:
+        return _request_language(request)
+    used = (
+        SurveyResponse.objects.filter(event_id=invitation.event_id).values_list("language", flat=True).first()
+        or SurveyDraft.objects.filter(invitation=invitation).values_list("language", flat=True).first()
+    )
+    return used if used in PATIENT_LANGUAGES else _patient_language(invitation.event.patient)
+
+
 def _closed(request, invitation=None):
-    """The one page for an unknown, expired or used link (same template, status and language rule)."""
+    """The one page for an unknown, expired or cancelled link (same template and status).
+
+    Only the contact differs (the site's for a known link, the registry's otherwise), and a known
+    link speaks the patient's language.
+    """
     ratelimit.count_closed_link(request)
-    language = _request_language(request)
+    language = _link_language(request, invitation)
     with translation.override(language):
-        contact = _site_contact(invitation.event.site) if invitation is not None else _registry_contact()
+        contact = _site_contact(invitation.event.site, language) if invitation is not None else _registry_contact()
     return _patient_render(request, "surveys/closed.html", {"contact": contact}, language, status=CLOSED_STATUS)
+
+
+def _already_answered(request, invitation):
+    """A patient reopening the link of a survey they sent: thanked, in their language, nothing more.
+
+    The page says only that this survey was answered (what the link's holder knew); the answers
+    and whether warning signs were reported stay on the thank-you page of the browser that sent them.
+    """
+    language = _link_language(request, invitation)
+    site = invitation.event.site
+    context = {"site_name": site.name, "contact": _site_contact(site, language)}
+    return _patient_render(request, "surveys/already_answered.html", context, language)
 
 
 def _survey_url(token: str, step: str | None = None) -> str:
@@ -119,6 +154,8 @@ def _survey_url(token: str, step: str | None = None) -> str:
 def survey(request, token: str):
     invitation = tokens.invitation_by_token(token)
     now = clock.now()
+    if invitation is not None and invitation.is_spent:
+        return _already_answered(request, invitation)
     if invitation is None or not invitation.is_usable(now):
         return _closed(request, invitation)
     event = invitation.event
@@ -208,6 +245,7 @@ def _render_step(request, invitation, step, order, form, language):
     index = order.index(step)
     context = {
         "site_name": invitation.event.site.name,
+        "contact": _site_contact(invitation.event.site, language),
         "step": step,
         "step_title": q.STEP_TITLES[step],
         "step_number": index + 1,
@@ -232,6 +270,7 @@ def _render_review(request, invitation, steps, order, values, language):
             sections.append({"step": step, "title": q.STEP_TITLES[step], "rows": rows})
     context = {
         "site_name": invitation.event.site.name,
+        "contact": _site_contact(invitation.event.site, language),
         "step": q.STEP_REVIEW,
         "step_title": q.STEP_TITLES[q.STEP_REVIEW],
         "step_number": len(order),
@@ -256,7 +295,7 @@ def thanks(request, token: str):
         advice = instrument_text("red_flags", language)["advice_if_any"] if done.get("red_flags") else ""
     context = {
         "site_name": invitation.event.site.name,
-        "contact": _site_contact(invitation.event.site),
+        "contact": _site_contact(invitation.event.site, language),
         "red_flag_advice": advice,
     }
     return _patient_render(request, "surveys/thanks.html", context, language)
@@ -273,7 +312,7 @@ def stop(request, token: str):
         return _closed(request, None)
     patient = invitation.event.patient
     language = _request_language(request) if request.GET.get("lang") else _patient_language(patient)
-    context = {"site_name": invitation.event.site.name, "contact": _site_contact(invitation.event.site)}
+    context = {"site_name": invitation.event.site.name, "contact": _site_contact(invitation.event.site, language)}
     if request.method == "POST":
         followup_services.survey_opt_out(invitation=invitation)
         return _patient_render(request, "surveys/stop_done.html", context, language)

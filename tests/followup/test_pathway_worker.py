@@ -7,7 +7,7 @@ doorbell: what is due is decided by the worker's clock and the database.
 
 import pytest
 
-from registry.followup import services
+from registry.followup import services, staffmail
 from registry.followup.emails import message_id_for
 from registry.followup.models import EventStatus, FollowUpEvent, MessageStatus, OutboundMessage
 from registry.patients.models import BoneHealthAction
@@ -56,11 +56,14 @@ def test_patient_walks_the_12_month_pathway_and_every_email_arrives_exactly_once
     advance(clock_file, at(43))
     assert len(to_patient()) == 3
 
-    # Day 83: the 3-month invitation, and the DXA reminder to the coordinator and the clinician
+    # Day 83: the 3-month invitation; the DXA goes on the worklist, and the day's digest (planned
+    # as beat's hourly run would) reaches the site's two mailboxes and its coordinator, once each
     advance(clock_file, at(83))
     assert len(to_patient()) == 4
+    assert staffmail.staff_digests_plan(now=at(83)) == 3
+    advance(clock_file, at(83, 10, 1))
     staff = sorted(r.to[0] for r in received if patient.email not in r.to)
-    assert staff == [site_a.clinician_email, site_a.contact_email]
+    assert staff == sorted([site_a.clinician_email, site_a.contact_email, coordinator_a.email])
 
     # Day 84 the patient answers and the coordinator records the DXA: reminders of both stop
     clock_file.set(at(84))
@@ -73,7 +76,7 @@ def test_patient_walks_the_12_month_pathway_and_every_email_arrives_exactly_once
     )
     for day in (86, 90, 97):
         advance(clock_file, at(day))
-    assert len(received) == 6
+    assert len(received) == 7
 
     # Day 350: the 12-month invitation, a reminder on day 353, an answer on day 354
     advance(clock_file, at(350))
@@ -85,12 +88,12 @@ def test_patient_walks_the_12_month_pathway_and_every_email_arrives_exactly_once
 
     # Then: exactly these emails, each exactly once, and nothing else pending
     assert len(to_patient()) == 6
-    assert len(received) == 8
+    assert len(received) == 9
     sent = OutboundMessage.objects.filter(status=MessageStatus.SENT)
-    assert sent.count() == 8
+    assert sent.count() == 9
     received_ids = sorted(r.message_id for r in received)
     assert received_ids == sorted(message_id_for(m) for m in sent)
-    assert len(set(received_ids)) == 8
+    assert len(set(received_ids)) == 9
     assert not OutboundMessage.objects.filter(status__in=["pending", "sending", "failed"]).exists()
     assert {e.event_code: e.status for e in FollowUpEvent.objects.filter(procedure=procedure)} == {
         "baseline": EventStatus.MISSED,

@@ -145,5 +145,7 @@ def test_opt_out_from_the_link_is_recorded_and_stops_emails(patient, early, cloc
 
     patient.refresh_from_db()
     assert patient.contact_opt_out and patient.contact_opt_out_at == at(15)
-    assert not OutboundMessage.objects.filter(patient=patient, status="pending").exists()
+    # Nothing pending to the patient; the site's two mailboxes are told (tests/followup/test_staff_mail.py)
+    pending = OutboundMessage.objects.filter(patient=patient, status="pending")
+    assert sorted(pending.values_list("kind", flat=True)) == ["opt_out_notice", "opt_out_notice"]
     assert WorklistItem.objects.filter(kind=WorklistKind.OPTED_OUT, patient=patient).count() == 1

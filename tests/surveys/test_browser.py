@@ -156,11 +156,11 @@ def test_patient_answers_in_spanish_from_the_emailed_link_and_the_coordinator_se
             expect(page.locator("main")).not_to_contain_text("Póngase en contacto hoy")
             violations["thanks"] = serious_violations(page)
 
-            # The spent link now shows the friendly page with the site's contact
+            # The spent link now thanks her again, in Spanish, with the site's contact
             page.goto(survey_url)
-            expect(page.locator("h1")).to_have_text("Este enlace no está disponible")
+            expect(page.locator("h1")).to_have_text("Gracias, ya ha respondido")
             expect(page.locator("footer")).to_contain_text(site_a.contact_email)
-            violations["closed"] = serious_violations(page)
+            violations["answered"] = serious_violations(page)
         finally:
             browser.close()
 

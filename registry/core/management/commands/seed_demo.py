@@ -14,9 +14,9 @@ from registry.accounts.services import site_membership_set
 from registry.patients.models import Patient, Site
 
 DEMO_SITES = [
-    ("TOL", "Hospital Virgen de la Salud — Interventional Radiology", "Europe/Madrid"),
-    ("BOS", "Boston Spine Center — Neuroradiology", "America/New_York"),
-    ("MEL", "Melbourne Spine Unit", "Australia/Melbourne"),
+    ("TOL", "Hospital Virgen de la Salud — Interventional Radiology", "Europe/Madrid", "112"),
+    ("BOS", "Boston Spine Center — Neuroradiology", "America/New_York", "911"),
+    ("MEL", "Melbourne Spine Unit", "Australia/Melbourne", "000"),
 ]
 
 # Demo passwords are printed on purpose: they exist only on a developer's machine.
@@ -53,12 +53,13 @@ class Command(BaseCommand):
 
     def _sites(self) -> dict[str, Site]:
         sites = {}
-        for code, name, tz in DEMO_SITES:
+        for code, name, tz, emergency_number in DEMO_SITES:
             sites[code], _ = Site.objects.update_or_create(
                 code=code,
                 defaults={
                     "name": name,
                     "time_zone": tz,
+                    "emergency_number": emergency_number,
                     "contact_email": f"registry-{code.lower()}@hospital.example",
                     "clinician_email": f"spine-{code.lower()}@hospital.example",
                 },
