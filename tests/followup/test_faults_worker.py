@@ -165,7 +165,10 @@ class RedisServer:
     def queued(self) -> int:
         import redis
 
-        return redis.Redis.from_url(self.url).llen("celery")
+        from django.conf import settings
+
+        client = redis.Redis.from_url(self.url)
+        return sum(client.llen(queue) for queue in settings.CELERY_QUEUE_NAMES)
 
 
 def test_redis_restarted_with_tasks_queued_loses_nothing(
