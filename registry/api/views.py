@@ -25,7 +25,7 @@ from registry.api.permissions import IdentifiedAccess
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyResponse, WorklistItem
 from registry.imports import services as import_services
-from registry.imports.reading import UnreadableFile
+from registry.imports.reading import UnreadableFile, read_upload
 from registry.patients import selectors as patient_selectors
 from registry.patients import services as patient_services
 from registry.patients.models import BoneHealthAction, Patient
@@ -484,7 +484,7 @@ class ImportViewSet(RegistryViewSet):
         upload = data["file"]
         try:
             batch, plan = import_services.import_preview(
-                site=data["site"], acting_user=request.user, name=upload.name, data=upload.read()
+                site=data["site"], acting_user=request.user, name=upload.name, data=read_upload(upload)
             )
         except UnreadableFile as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
@@ -493,6 +493,8 @@ class ImportViewSet(RegistryViewSet):
             try:
                 plan = import_services.import_commit(batch=batch, acting_user=request.user)
                 committed = True
+            except UnreadableFile as exc:
+                return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
             except import_services.ImportRejected as exc:
                 plan = exc.plan
         report = {**plan.as_dict(), "committed": committed, "batch": batch.pk}

@@ -2,7 +2,6 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from registry.imports.reading import CSV, XLSX
-from registry.imports.services import MAX_FILE_BYTES
 
 
 class SiteChoiceForm(forms.Form):
@@ -14,13 +13,8 @@ class SiteChoiceForm(forms.Form):
 
 
 class UploadForm(SiteChoiceForm):
+    # Its size (and everything else about it) is bounded by reading.read_upload, as in the API.
     file = forms.FileField(label=_("Spreadsheet (CSV or Excel .xlsx)"))
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_FILE_BYTES:
-            raise forms.ValidationError(_("The file is larger than 50 MB: split it by year."))
-        return upload
 
 
 class ExportForm(SiteChoiceForm):

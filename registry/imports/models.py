@@ -1,9 +1,9 @@
 """What was imported and exported, by whom and when: the audit of bulk movements of case data.
 
 The rows themselves are audited by simple-history (every imported record has a "created" history
-row under the importing user); these tables record the file as a whole. No PHI is stored here:
-file names are kept as uploaded only in ``ImportBatch.file`` (the file itself, needed to commit
-what was previewed), and summaries hold counts.
+row under the importing user); these tables record the file as a whole. The uploaded file is never
+kept: ``ImportBatch.file`` holds the rows parsed at upload (PHI) only while a preview waits for
+its commit, and is deleted at the commit or after ``IMPORT_RETENTION_DAYS``; summaries hold counts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class ImportStatus(models.TextChoices):
 class ImportBatch(TimeStampedModel):
     site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="import_batches")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file = models.FileField(upload_to="imports/%Y/%m/")
+    # The parsed rows (gzip JSON) of a previewed file without errors; empty once committed or purged.
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
     file_format = models.CharField(max_length=4)
     sha256 = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED)

@@ -3,7 +3,7 @@
 Commit re-validates the stored file inside one transaction and writes with ``bulk_create``; the
 history rows are written in bulk too, each under the importing user, so the audit trail of an
 imported record reads "created by <coordinator> at <time>" like any other. They are copied from
-the rows just inserted by one ``INSERT … SELECT`` per model (``_bulk_create_audited``): the same
+the rows just inserted by one ``INSERT … SELECT`` per model (``bulk_create_audited``): the same
 rows ``simple_history.utils.bulk_create_with_history`` writes, without building a Python object
 per history row, which halved the commit time of the 50,000-level benchmark (BENCHMARKS.md). Nothing is updated: records that already exist (natural keys in ``columns.py``) are
 skipped when identical and reported when they differ, for the coordinator to correct on the case
@@ -18,12 +18,16 @@ import's transaction open.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -34,7 +38,7 @@ from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import followup_schedule_procedure, protocol_for_site
 from registry.imports.models import ImportBatch, ImportStatus
-from registry.imports.reading import read_sheet
+from registry.imports.reading import Sheet, UnreadableFile, read_sheet
 from registry.imports.validation import ImportPlan, plan_import
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 from registry.patients.services import study_id_format
@@ -43,7 +47,6 @@ from registry.procedures.services import cement_lot_get_or_create
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 2000
-MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 class ImportRejected(Exception):
@@ -63,8 +66,24 @@ def require_coordinator(user, site: Site) -> None:
 # --- Import ---------------------------------------------------------------------------------------------
 
 
+def _stored_sheet(sheet: Sheet) -> ContentFile:
+    return ContentFile(gzip.compress(json.dumps(sheet.as_json(), separators=(",", ":")).encode(), compresslevel=3))
+
+
+def stored_sheet(batch: ImportBatch) -> Sheet:
+    """The rows parsed at upload; the uploaded file itself is never kept."""
+    if not batch.file:
+        raise UnreadableFile("This upload is no longer kept: upload the file again.")
+    with batch.file.open("rb") as fh:
+        return Sheet.from_json(json.loads(gzip.decompress(fh.read())))
+
+
 def import_preview(*, site: Site, acting_user, name: str, data: bytes) -> tuple[ImportBatch, ImportPlan]:
-    """Dry run: store the file, validate it, write nothing else. Raises ``UnreadableFile``."""
+    """Dry run: parse the file once, validate it, write nothing else. Raises ``UnreadableFile``.
+
+    Only the parsed rows of a file without errors are kept (for its commit, at most
+    ``IMPORT_RETENTION_DAYS``); a rejected file leaves only its counts.
+    """
     require_coordinator(acting_user, site)
     file_format, sheet = read_sheet(name, data)
     plan = plan_import(site=site, sheet=sheet)
@@ -79,19 +98,20 @@ def import_preview(*, site: Site, acting_user, name: str, data: bytes) -> tuple[
         error_count=len(plan.errors),
         summary=plan.summary(),
     )
-    # The stored name is the digest, not the uploaded name (which may hold a patient's name).
-    batch.file.save(f"{digest[:16]}.{file_format}", ContentFile(data), save=False)
+    if plan.ok:
+        # The stored name is the digest, not the uploaded name (which may hold a patient's name).
+        batch.file.save(f"{digest[:16]}.json.gz", _stored_sheet(sheet), save=False)
     batch.save()
     logger.info("import preview %s: site %s, %s rows, %s errors", batch.pk, site.code, plan.rows, len(plan.errors))
     return batch, plan
 
 
 def import_commit(*, batch: ImportBatch, acting_user, today=None) -> ImportPlan:
-    """Validate the previewed file again and write it, all or nothing. Raises ``ImportRejected``."""
-    with batch.file.open("rb") as fh:
-        data = fh.read()
-    return import_file(
-        site=batch.site, acting_user=acting_user, name=batch.file.name, data=data, batch=batch, today=today
+    """Validate the previewed rows again and write them, all or nothing. Raises ``ImportRejected``."""
+    require_coordinator(acting_user, batch.site)
+    sheet = stored_sheet(batch)
+    return import_sheet(
+        site=batch.site, acting_user=acting_user, sheet=sheet, file_format=batch.file_format, batch=batch, today=today
     )
 
 
@@ -102,16 +122,42 @@ def import_file(
     name: str,
     data: bytes,
     commit: bool = True,
-    batch: ImportBatch | None = None,
     today=None,
 ) -> ImportPlan:
-    """Validate and (with ``commit``) write a whole file in one transaction. Raises ``ImportRejected``.
+    """Read, validate and (with ``commit``) write a whole file in one transaction.
 
-    A commit is recorded as an ``ImportBatch`` (``plan.batch``); follow-up planning is queued
-    after the commit.
+    Raises ``UnreadableFile`` or ``ImportRejected``.
     """
     require_coordinator(acting_user, site)
     file_format, sheet = read_sheet(name, data)
+    return import_sheet(
+        site=site,
+        acting_user=acting_user,
+        sheet=sheet,
+        file_format=file_format,
+        sha256=hashlib.sha256(data).hexdigest(),
+        commit=commit,
+        today=today,
+    )
+
+
+def import_sheet(
+    *,
+    site: Site,
+    acting_user,
+    sheet: Sheet,
+    file_format: str,
+    sha256: str = "",
+    commit: bool = True,
+    batch: ImportBatch | None = None,
+    today=None,
+) -> ImportPlan:
+    """Validate and (with ``commit``) write parsed rows in one transaction. Raises ``ImportRejected``.
+
+    A commit is recorded as an ``ImportBatch`` (``plan.batch``) whose stored rows are deleted;
+    follow-up planning is queued after the commit.
+    """
+    require_coordinator(acting_user, site)
     with transaction.atomic(), acting_as(acting_user):
         # One import per site at a time: the second waits, then finds the first's rows as existing.
         site = Site.objects.select_for_update().get(pk=site.pk)
@@ -122,18 +168,31 @@ def import_file(
             return plan
         pending = _write(plan, acting_user, today=today or timezone.localdate())
         if batch is None:
-            batch = ImportBatch(site=site, uploaded_by=acting_user, file_format=file_format)
-            batch.sha256 = hashlib.sha256(data).hexdigest()
-            batch.file.save(f"{batch.sha256[:16]}.{file_format}", ContentFile(data), save=False)
+            batch = ImportBatch(site=site, uploaded_by=acting_user, file_format=file_format, sha256=sha256)
+        stored = batch.file.name if batch.file else ""
+        batch.file = ""
         batch.status, batch.committed_at, batch.rows = ImportStatus.COMMITTED, timezone.now(), plan.rows
         batch.error_count, batch.summary, batch.followup_pending = 0, plan.summary(), pending
         batch.save()
         plan.batch = batch
+        batch_id = batch.pk
+        if stored:
+            transaction.on_commit(lambda: default_storage.delete(stored))
         if pending:
-            batch_id = batch.pk
             transaction.on_commit(lambda: _queue_followup(batch_id))
     logger.info("import %s committed: site %s, %s", batch.pk, site.code, dict(plan.counts))
     return plan
+
+
+def import_files_purge(*, now=None) -> int:
+    """Delete the kept rows of previews older than ``IMPORT_RETENTION_DAYS``; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.IMPORT_RETENTION_DAYS)
+    purged = 0
+    for batch in ImportBatch.objects.filter(created_at__lt=cutoff).exclude(file=""):
+        batch.file.delete(save=False)
+        ImportBatch.objects.filter(pk=batch.pk).update(file="")
+        purged += 1
+    return purged
 
 
 def _queue_followup(batch_id: int) -> None:
@@ -142,7 +201,7 @@ def _queue_followup(batch_id: int) -> None:
     plan_import_followup_task.delay(batch_id)
 
 
-def _bulk_create_audited(objs: list, model, acting_user) -> None:
+def bulk_create_audited(objs: list, model, acting_user) -> None:
     """``bulk_create``, then one "created" history row per new row, copied by the database."""
     if not objs:
         return
@@ -150,13 +209,18 @@ def _bulk_create_audited(objs: list, model, acting_user) -> None:
     history = model.history.model
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in history.tracked_fields)
-    sql = (
-        f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
-        f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
-        f"SELECT {columns}, %s, NULL, '+', %s FROM {quote(model._meta.db_table)} WHERE id = ANY(%s)"
-    )
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [timezone.now(), acting_user.pk, [obj.pk for obj in objs]])
+        # ``IN`` with one parameter per id (not PostgreSQL's ``= ANY``): the same SQL on SQLite.
+        for start in range(0, len(objs), BATCH_SIZE):
+            ids = [obj.pk for obj in objs[start : start + BATCH_SIZE]]
+            sql = (
+                f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
+                f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
+                f"SELECT {columns}, %s, NULL, '+', %s FROM {quote(model._meta.db_table)} "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))})"
+            )
+            cursor.execute(sql, [now, acting_user.pk, *ids])
 
 
 def _lots(plan: ImportPlan, acting_user) -> dict[tuple[int, str], CementLot]:
@@ -189,7 +253,7 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     for offset, plan_patient in enumerate(new_patients):
         patient = Patient(site=site, study_id=study_id_format(site, number + offset), **plan_patient.values)
         patients.append(patient)
-    _bulk_create_audited(patients, Patient, acting_user)
+    bulk_create_audited(patients, Patient, acting_user)
     for plan_patient, patient in zip(new_patients, patients, strict=True):
         plan_patient.existing_id = patient.pk
     ConsentEvent.objects.bulk_create(
@@ -214,7 +278,7 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
         Procedure(patient_id=plan.patients[p.patient_key].existing_id, site=site, recorded_by=acting_user, **p.values)
         for p in new_procedures
     ]
-    _bulk_create_audited(procedures, Procedure, acting_user)
+    bulk_create_audited(procedures, Procedure, acting_user)
     for plan_procedure, procedure in zip(new_procedures, procedures, strict=True):
         plan_procedure.existing_id = procedure.pk
 
@@ -227,13 +291,13 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
                 levels.append(
                     TreatedLevel(procedure_id=plan_procedure.existing_id, cement_lot=lot, **plan_level.values)
                 )
-    _bulk_create_audited(levels, TreatedLevel, acting_user)
+    bulk_create_audited(levels, TreatedLevel, acting_user)
     leaks = [
         CementLeak(treated_level=level, location=location, detected_by=detected_by)
         for plan_level, level in zip(new_levels, levels, strict=True)
         for location, detected_by in plan_level.leaks
     ]
-    _bulk_create_audited(leaks, CementLeak, acting_user)
+    bulk_create_audited(leaks, CementLeak, acting_user)
     pending = _followup_candidates(site, procedures)
     plan.counts["followup_to_plan"] = len(pending)
     return pending

@@ -15,8 +15,8 @@ from registry.imports import export
 from registry.imports.columns import COLUMNS, KEY_COLUMNS
 from registry.imports.forms import ExportForm, UploadForm
 from registry.imports.models import ImportBatch, ImportStatus
-from registry.imports.reading import CSV, XLSX, UnreadableFile, read_sheet
-from registry.imports.services import ImportRejected, import_commit, import_preview
+from registry.imports.reading import CSV, XLSX, UnreadableFile, read_upload
+from registry.imports.services import ImportRejected, import_commit, import_preview, stored_sheet
 from registry.imports.validation import plan_import
 
 
@@ -48,7 +48,7 @@ def import_home(request):
         upload = form.cleaned_data["file"]
         try:
             batch, plan = import_preview(
-                site=form.cleaned_data["site"], acting_user=request.user, name=upload.name, data=upload.read()
+                site=form.cleaned_data["site"], acting_user=request.user, name=upload.name, data=read_upload(upload)
             )
         except UnreadableFile as exc:
             form.add_error("file", str(exc))
@@ -71,8 +71,14 @@ def import_home(request):
 @require_GET
 def import_preview_page(request, batch_id: int):
     batch = _batch_for(request, batch_id)
-    with batch.file.open("rb") as fh:
-        _format, sheet = read_sheet(batch.file.name, fh.read())
+    if batch.status != ImportStatus.PREVIEWED:
+        messages.info(request, _("This upload is no longer kept: upload the file again to see it."))
+        return redirect("imports:home")
+    try:
+        sheet = stored_sheet(batch)
+    except UnreadableFile as exc:
+        messages.info(request, str(exc))
+        return redirect("imports:home")
     return render(request, "imports/preview.html", {"batch": batch, "plan": plan_import(site=batch.site, sheet=sheet)})
 
 
@@ -85,6 +91,9 @@ def import_commit_view(request, batch_id: int):
         return redirect("imports:home")
     try:
         plan = import_commit(batch=batch, acting_user=request.user)
+    except UnreadableFile as exc:
+        messages.error(request, str(exc))
+        return redirect("imports:home")
     except ImportRejected as exc:
         messages.error(request, _("Nothing was imported: the file has errors now (see below)."))
         return render(request, "imports/preview.html", {"batch": batch, "plan": exc.plan}, status=400)
