@@ -453,16 +453,16 @@ def _check_records(plan: ImportPlan) -> None:
                 RowError(procedure.row, "baseline_karnofsky", str(values.get("baseline_karnofsky")), exc.messages[0])
             )
         instance = Procedure(**values)
-        errors = procedure_services._Errors()
-        procedure_services._prepare_procedure(instance, errors)
+        errors = procedure_services.FieldErrors()
+        procedure_services.prepare_procedure(instance, errors)
         values["fracture_age"] = instance.fracture_age
         for key, messages in errors.by_key.items():
             column = key.split(".")[-1]
             for message in messages:
                 plan.errors.append(RowError(procedure.row, column, str(values.get(column, "")), message))
         for level in procedure.levels:
-            errors = procedure_services._Errors()
-            procedure_services._check_level_against_procedure(TreatedLevel(**level.values), instance, errors, "level")
+            errors = procedure_services.FieldErrors()
+            procedure_services.check_level_against_procedure(TreatedLevel(**level.values), instance, errors, "level")
             for key, messages in errors.by_key.items():
                 column = key.split(".")[-1]
                 for message in messages:
