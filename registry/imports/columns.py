@@ -21,7 +21,14 @@ from django.db import models
 
 from registry.patients.models import Patient
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
-from registry.procedures.models import CementLeak, LeakDetection, LeakLocation, Procedure, TreatedLevel
+from registry.procedures.models import (
+    CementLeak,
+    LeakDetection,
+    LeakLocation,
+    Procedure,
+    TreatedLevel,
+    VertebralLevel,
+)
 from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS
 
 PATIENT, PROCEDURE, LEVEL, CEMENT, LEAKS = "patient", "procedure", "level", "cement", "leaks"
@@ -63,6 +70,22 @@ class Column:
     @property
     def required(self) -> bool:
         return self.name in REQUIRED.get(self.record if self.record != CEMENT else LEVEL, ())
+
+    @property
+    def codes(self) -> list[str]:
+        """The codes a cell may hold (the template's drop-down); empty for free values."""
+        if self.field is None:
+            return []
+        if self.name == "level":
+            return list(VertebralLevel.names)
+        if isinstance(self.field, models.BooleanField):
+            return ["yes", "no"]
+        return [str(value) for value, _label in self.field.flatchoices if value != ""]
+
+    @property
+    def multiple(self) -> bool:
+        """Several codes separated by ';' (no drop-down can offer those)."""
+        return self.record == LEAKS
 
 
 def _describe(field: models.Field) -> str:

@@ -42,7 +42,14 @@ from registry.imports.reading import Sheet, UnreadableFile, read_sheet
 from registry.imports.validation import ImportPlan, plan_import
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 from registry.patients.services import study_id_format
-from registry.procedures.models import CementLeak, CementLot, Procedure, TreatedLevel, normalise_lot_number
+from registry.procedures.models import (
+    CementLeak,
+    CementLot,
+    CementProduct,
+    Procedure,
+    TreatedLevel,
+    normalise_lot_number,
+)
 from registry.procedures.services import cement_lot_get_or_create
 
 logger = logging.getLogger(__name__)
@@ -193,6 +200,15 @@ def import_files_purge(*, now=None) -> int:
         ImportBatch.objects.filter(pk=batch.pk).update(file="")
         purged += 1
     return purged
+
+
+def template_example(*, today) -> dict[str, str]:
+    """One invented case in the template's columns, with a cement product of the catalogue."""
+    from registry.imports import sample
+
+    product = CementProduct.objects.filter(active=True).order_by("id").first()
+    code = (product.gtin or product.brand) if product else "05012345678900"
+    return sample.legacy_rows(1, product=code, today=today)[0]
 
 
 def _queue_followup(batch_id: int) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from registry.core.numbers import parse_decimal
 from registry.imports.columns import (
     BY_NAME,
     CEMENT,
@@ -176,15 +176,15 @@ def _to_python(field: models.Field, raw: str):
         return parse_date(raw)
     if isinstance(field, models.DecimalField):
         try:
-            return Decimal(raw.replace(",", "."))
-        except InvalidOperation:
+            return parse_decimal(raw)
+        except ValueError:
             raise _CellError("Not a number.") from None
     if isinstance(field, models.IntegerField):
         if field.choices:
             return _choice(field, raw)
         try:
-            number = Decimal(raw.replace(",", "."))
-        except InvalidOperation:
+            number = parse_decimal(raw)
+        except ValueError:
             raise _CellError("Not a whole number.") from None
         if number != number.to_integral_value():
             raise _CellError("Not a whole number.")

@@ -16,7 +16,7 @@ from registry.imports.columns import COLUMNS, KEY_COLUMNS
 from registry.imports.forms import ExportForm, UploadForm
 from registry.imports.models import ImportBatch, ImportStatus
 from registry.imports.reading import CSV, XLSX, UnreadableFile, read_upload
-from registry.imports.services import ImportRejected, import_commit, import_preview, stored_sheet
+from registry.imports.services import ImportRejected, import_commit, import_preview, stored_sheet, template_example
 from registry.imports.validation import plan_import
 
 
@@ -121,7 +121,8 @@ def import_template(request, file_format: str):
     _require_sites(request)
     if file_format not in (CSV, XLSX):
         raise Http404
-    response = HttpResponse(export.template_file(file_format), content_type=export.CONTENT_TYPES[file_format])
+    content = export.template_file(file_format, example=template_example(today=timezone.localdate()))
+    response = HttpResponse(content, content_type=export.CONTENT_TYPES[file_format])
     response["Content-Disposition"] = f'attachment; filename="registry-import-template.{file_format}"'
     return response
 
