@@ -9,7 +9,17 @@ create nothing:
 - **treated level**: procedure + ``level``.
 
 A row may stop early: with no ``level`` it records only the procedure, with no ``performed_on``
-only the patient. Column names are the field names of the registry (headers are matched ignoring
+only the patient.
+
+Survey answers are in long format: a row with a ``time_point`` (a protocol event code such as
+``m3``) carries that procedure's answers at that time point — VAS and each ODI section, or only
+an ODI total where only the total was kept (imported flagged as total-only: a percent without
+sections) — with the date answered and how (paper, phone, clinic, or the emailed link).
+Answers may share a row with a level, or sit on their own rows (repeating the patient and
+procedure columns); two rows of the same procedure and time point are merged.
+
+``withdrawn_on`` (with ``consent_status`` withdrawn) and ``deceased_on`` date what ended the
+follow-up: the history of each imported procedure is rebuilt from them (imports/history.py). Column names are the field names of the registry (headers are matched ignoring
 case and spaces); values may be the code (``PVP``) or the label (``Percutaneous vertebroplasty``).
 """
 
@@ -19,6 +29,8 @@ from dataclasses import dataclass
 
 from django.db import models
 
+from registry.followup.models import ResponseSource, SurveyResponse
+from registry.followup.scoring import ODI_SECTIONS
 from registry.patients.models import Patient
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
 from registry.procedures.models import (
@@ -32,6 +44,10 @@ from registry.procedures.models import (
 from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS
 
 PATIENT, PROCEDURE, LEVEL, CEMENT, LEAKS = "patient", "procedure", "level", "cement", "leaks"
+# Dates that end follow-up but are not patient fields (consent events hold the withdrawal).
+HISTORY = "history"
+ANSWER = "answer"
+ODI_COLUMNS = {f"odi_{code}": code for code in ODI_SECTIONS}
 
 LEVEL_FIELDS = (
     "level",
@@ -58,6 +74,7 @@ REQUIRED = {
     LEVEL: ("level", "approach", "cement_volume_ml", "cement_product", "lot_number"),
 }
 KEY_COLUMNS = ("mrn", "performed_on", "procedure_type", "level")
+ANSWER_REQUIRED = ("answered_on", "answer_source")
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,39 @@ COLUMNS: list[Column] = [
         "how the leaks were seen, one for all or one per leak separated by ';' (one of: "
         + ", ".join(LeakDetection.values)
         + ")",
+    ),
+    Column(
+        "withdrawn_on",
+        HISTORY,
+        None,
+        "date consent was withdrawn, YYYY-MM-DD or DD/MM/YYYY (with consent_status withdrawn): later windows are censored",
+    ),
+    Column(
+        "time_point",
+        ANSWER,
+        None,
+        "survey time point of this row's answers: a protocol event code (baseline, early, m3, m12); "
+        "one row per procedure and time point",
+    ),
+    Column(
+        "answered_on",
+        ANSWER,
+        SurveyResponse._meta.get_field("collected_on"),
+        "date the survey was answered, YYYY-MM-DD or DD/MM/YYYY",
+    ),
+    Column(
+        "answer_source",
+        ANSWER,
+        SurveyResponse._meta.get_field("source"),
+        "how the answers were collected, one of: " + ", ".join(ResponseSource.values),
+    ),
+    Column("vas", ANSWER, SurveyResponse._meta.get_field("vas"), "VAS pain 0–10, at most one decimal (comma or point)"),
+    *(Column(name, ANSWER, None, f"ODI section {code.replace('_', ' ')}: 0–5") for name, code in ODI_COLUMNS.items()),
+    Column(
+        "odi_total",
+        ANSWER,
+        None,
+        "ODI % (0–100, one decimal) where only the total was kept: imported flagged total-only; leave the sections empty",
     ),
 ]
 BY_NAME = {column.name: column for column in COLUMNS}

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -37,6 +37,8 @@ from registry.core.audit import acting_as
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import followup_schedule_procedure, protocol_for_site
+from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
+from registry.imports.history import write_history
 from registry.imports.models import ImportBatch, ImportStatus
 from registry.imports.reading import Sheet, UnreadableFile, read_sheet
 from registry.imports.validation import ImportPlan, plan_import
@@ -53,7 +55,6 @@ from registry.procedures.models import (
 from registry.procedures.services import cement_lot_get_or_create
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 2000
 
 
 class ImportRejected(Exception):
@@ -217,28 +218,6 @@ def _queue_followup(batch_id: int) -> None:
     plan_import_followup_task.delay(batch_id)
 
 
-def bulk_create_audited(objs: list, model, acting_user) -> None:
-    """``bulk_create``, then one "created" history row per new row, copied by the database."""
-    if not objs:
-        return
-    model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
-    history = model.history.model
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in history.tracked_fields)
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        # ``IN`` with one parameter per id (not PostgreSQL's ``= ANY``): the same SQL on SQLite.
-        for start in range(0, len(objs), BATCH_SIZE):
-            ids = [obj.pk for obj in objs[start : start + BATCH_SIZE]]
-            sql = (
-                f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
-                f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
-                f"SELECT {columns}, %s, NULL, '+', %s FROM {quote(model._meta.db_table)} "
-                f"WHERE id IN ({', '.join(['%s'] * len(ids))})"
-            )
-            cursor.execute(sql, [now, acting_user.pk, *ids])
-
-
 def _lots(plan: ImportPlan, acting_user) -> dict[tuple[int, str], CementLot]:
     wanted: dict[tuple[int, str], tuple] = {}
     for procedure in plan.procedures.values():
@@ -272,21 +251,34 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     bulk_create_audited(patients, Patient, acting_user)
     for plan_patient, patient in zip(new_patients, patients, strict=True):
         plan_patient.existing_id = patient.pk
-    ConsentEvent.objects.bulk_create(
-        [
+    consent_events = []
+    for plan_patient, patient in zip(new_patients, patients, strict=True):
+        if patient.consent_status == ConsentStatus.PENDING:
+            continue
+        withdrawn_on = plan_patient.history.get("withdrawn_on")
+        if withdrawn_on and patient.consent_date:
+            # A dated withdrawal: the consent it ended is history too.
+            consent_events.append(
+                ConsentEvent(
+                    patient=patient,
+                    status=ConsentStatus.CONSENTED,
+                    effective_on=patient.consent_date,
+                    form_version=patient.consent_form_version,
+                    note="Recorded at import.",
+                    recorded_by=acting_user,
+                )
+            )
+        consent_events.append(
             ConsentEvent(
                 patient=patient,
                 status=patient.consent_status,
-                effective_on=patient.consent_date or today,
+                effective_on=withdrawn_on or patient.consent_date or today,
                 form_version=patient.consent_form_version,
                 note="Recorded at import.",
                 recorded_by=acting_user,
             )
-            for patient in patients
-            if patient.consent_status != ConsentStatus.PENDING
-        ],
-        batch_size=BATCH_SIZE,
-    )
+        )
+    ConsentEvent.objects.bulk_create(consent_events, batch_size=BATCH_SIZE)
     lots = _lots(plan, acting_user)
 
     new_procedures = [p for p in plan.procedures.values() if p.existing_id is None]
@@ -314,6 +306,8 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
         for location, detected_by in plan_level.leaks
     ]
     bulk_create_audited(leaks, CementLeak, acting_user)
+    for name, count in write_history(plan, acting_user, today=today).items():
+        plan.counts[name] += count
     pending = _followup_candidates(site, procedures)
     plan.counts["followup_to_plan"] = len(pending)
     return pending

@@ -12,17 +12,26 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from registry.core.numbers import parse_decimal
+from registry.followup import scoring
+from registry.followup.models import ProtocolEvent, SurveyResponse
+from registry.followup.services import protocol_for_site
 from registry.imports.columns import (
+    ANSWER,
+    ANSWER_REQUIRED,
     BY_NAME,
     CEMENT,
+    HISTORY,
     LEAKS,
     LEVEL,
+    ODI_COLUMNS,
     PATIENT,
     PATIENT_FIELDS,
     PROCEDURE,
@@ -31,7 +40,7 @@ from registry.imports.columns import (
     normalise_header,
 )
 from registry.imports.reading import Sheet
-from registry.patients.models import AGE_MAX, AGE_MIN, Patient, Site, age_on, validate_karnofsky
+from registry.patients.models import AGE_MAX, AGE_MIN, ConsentStatus, Patient, Site, age_on, validate_karnofsky
 from registry.procedures import services as procedure_services
 from registry.procedures.models import (
     CementLeak,
@@ -75,6 +84,23 @@ class PatientPlan:
     row: int
     values: dict[str, Any]
     existing_id: int | None = None
+    # Dates that end follow-up without being patient fields (``withdrawn_on``).
+    history: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AnswerPlan:
+    """One procedure's survey answers at one time point (rows of the same key are merged)."""
+
+    row: int
+    procedure_key: tuple
+    time_point: str
+    values: dict[str, Any]
+    existing: bool = False
+
+    @property
+    def odi_answers(self) -> dict[str, int]:
+        return {ODI_COLUMNS[name]: value for name, value in self.values.items() if name in ODI_COLUMNS}
 
 
 @dataclass
@@ -106,6 +132,7 @@ class ImportPlan:
     changes: list[RowNote] = field(default_factory=list)
     patients: dict[str, PatientPlan] = field(default_factory=dict)
     procedures: dict[tuple, ProcedurePlan] = field(default_factory=dict)
+    answers: dict[tuple, AnswerPlan] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     batch: Any = None
 
@@ -252,6 +279,29 @@ class CellParser:
         if column.record == LEAKS:
             parts = [part.strip() for part in raw.split(";") if part.strip()]
             return tuple(_parse_field(column.field, part) for part in parts)
+        if raw == "" and column.record in (ANSWER, HISTORY):
+            return None
+        if column.name in ("withdrawn_on", "answered_on"):
+            return parse_date(raw)
+        if column.name == "time_point":
+            return raw.strip().lower()
+        if column.name == "vas":
+            try:
+                return scoring.vas_validate(parse_decimal(raw))
+            except (ValueError, scoring.InvalidScoreError):
+                raise _CellError("VAS is a number from 0 to 10 with at most one decimal.") from None
+        if column.name in ODI_COLUMNS:
+            if raw not in {"0", "1", "2", "3", "4", "5"}:
+                raise _CellError("An ODI section is scored 0 to 5.")
+            return int(raw)
+        if column.name == "odi_total":
+            try:
+                total = parse_decimal(raw)
+            except ValueError:
+                raise _CellError("Not a number.") from None
+            if not Decimal(0) <= total <= Decimal(100) or total != total.quantize(Decimal("0.1")):
+                raise _CellError("The ODI total is a percent from 0 to 100 with at most one decimal.")
+            return total
         return _parse_field(column.field, raw)
 
 
@@ -301,7 +351,15 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     level_rows: dict[tuple, int] = {}
 
     for number, cells in sheet.rows:
-        parsed: dict[str, dict[str, Any]] = {PATIENT: {}, PROCEDURE: {}, LEVEL: {}, CEMENT: {}, LEAKS: {}}
+        parsed: dict[str, dict[str, Any]] = {
+            PATIENT: {},
+            PROCEDURE: {},
+            LEVEL: {},
+            CEMENT: {},
+            LEAKS: {},
+            HISTORY: {},
+            ANSWER: {},
+        }
         raw_of: dict[str, str] = {}
         row_errors: list[RowError] = []
         for column, index in columns:
@@ -332,6 +390,9 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             row_errors.append(RowError(number, "leaks", "", "Give the leak locations this detection refers to."))
         if leak_locations and not reaches_level:
             row_errors.append(RowError(number, "leaks", raw_of.get("leaks", ""), "Leaks belong to a treated level."))
+        answers = {name: value for name, value in parsed[ANSWER].items() if value is not None}
+        time_point = answers.pop("time_point", None)
+        row_errors.extend(_answer_row_errors(number, raw_of, time_point, answers, reaches_procedure))
         if row_errors:
             plan.errors.extend(row_errors)
             continue
@@ -342,7 +403,10 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
         if patient is None:
             plan.patients[patient_key] = patient = PatientPlan(number, parsed[PATIENT])
             patient_rows[patient_key] = number
-        elif _conflicts(plan, number, patient.row, parsed[PATIENT], patient.values, raw_of, "MRN"):
+            patient.history = {k: v for k, v in parsed[HISTORY].items() if v is not None}
+        elif _conflicts(plan, number, patient.row, parsed[PATIENT], patient.values, raw_of, "MRN") or _conflicts(
+            plan, number, patient.row, parsed[HISTORY], patient.history, raw_of, "MRN"
+        ):
             continue
         if not reaches_procedure:
             continue
@@ -353,6 +417,12 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             plan.procedures[procedure_key] = procedure = ProcedurePlan(number, patient_key, parsed[PROCEDURE])
         elif _conflicts(plan, number, procedure.row, parsed[PROCEDURE], procedure.values, raw_of, "procedure"):
             continue
+        if time_point:
+            answer = plan.answers.get((procedure_key, time_point))
+            if answer is None:
+                plan.answers[(procedure_key, time_point)] = AnswerPlan(number, procedure_key, time_point, answers)
+            elif not _conflicts(plan, number, answer.row, answers, answer.values, raw_of, "time point"):
+                answer.values.update(answers)
         if not reaches_level:
             continue
 
@@ -389,6 +459,33 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     return plan
 
 
+def _answer_row_errors(
+    number: int, raw_of: dict, time_point: str | None, answers: dict, reaches_procedure: bool
+) -> list[RowError]:
+    errors = []
+    instruments = {name for name in answers if name not in ANSWER_REQUIRED}
+    if not time_point:
+        if answers:
+            errors.append(RowError(number, "time_point", "", "Give the time point these answers belong to."))
+        return errors
+    if not reaches_procedure:
+        errors.append(
+            RowError(number, "time_point", time_point, "Answers belong to a procedure: give its performed_on.")
+        )
+    for name in ANSWER_REQUIRED:
+        if raw_of.get(name, "") == "":
+            errors.append(RowError(number, name, "", "A value is required."))
+    if not instruments:
+        errors.append(
+            RowError(number, "time_point", time_point, "No answer on this row: give VAS, ODI sections or an ODI total.")
+        )
+    if "odi_total" in answers and instruments & set(ODI_COLUMNS):
+        errors.append(
+            RowError(number, "odi_total", raw_of.get("odi_total", ""), "Give the ODI sections or the total, not both.")
+        )
+    return errors
+
+
 def _conflicts(
     plan: ImportPlan, number: int, first_row: int, values: dict, first: dict, raw_of: dict, what: str
 ) -> bool:
@@ -414,8 +511,51 @@ def _record_errors(plan: ImportPlan, row: int, exc: ValidationError, default_col
             plan.errors.append(RowError(row, column, "", message))
 
 
+def _check_history(plan: ImportPlan) -> None:
+    """Withdrawal dates and answers against the patient, the protocol and the calendar."""
+    codes = list(
+        ProtocolEvent.objects.filter(protocol=protocol_for_site(plan.site))
+        .order_by("window_start_day")
+        .values_list("code", flat=True)
+    )
+    today = timezone.localdate()
+    for patient in plan.patients.values():
+        withdrawn_on = patient.history.get("withdrawn_on")
+        if withdrawn_on is None:
+            continue
+        consent_date = patient.values.get("consent_date")
+        if patient.values.get("consent_status") != ConsentStatus.WITHDRAWN:
+            rule = "A withdrawal date needs consent_status withdrawn."
+        elif consent_date and withdrawn_on < consent_date:
+            rule = "The withdrawal is before the consent."
+        elif withdrawn_on > today:
+            rule = "This date is in the future."
+        else:
+            continue
+        plan.errors.append(RowError(patient.row, "withdrawn_on", str(withdrawn_on), rule))
+    for answer in plan.answers.values():
+        if answer.time_point not in codes:
+            plan.errors.append(
+                RowError(
+                    answer.row,
+                    "time_point",
+                    answer.time_point,
+                    "Not a time point of the site's protocol: one of " + ", ".join(codes) + ".",
+                )
+            )
+        answered_on = answer.values.get("answered_on")
+        deceased_on = plan.patients[answer.procedure_key[0]].values.get("deceased_on")
+        if answered_on and answered_on > today:
+            plan.errors.append(RowError(answer.row, "answered_on", str(answered_on), "This date is in the future."))
+        elif answered_on and deceased_on and answered_on > deceased_on:
+            plan.errors.append(
+                RowError(answer.row, "answered_on", str(answered_on), "The answers are dated after the death.")
+            )
+
+
 def _check_records(plan: ImportPlan) -> None:
     """Rules across fields of a record, with the registry's own checks where it has them."""
+    _check_history(plan)
     for patient in plan.patients.values():
         try:
             Patient(**{k: v for k, v in patient.values.items() if k in PATIENT_FIELDS}).clean()
@@ -570,3 +710,12 @@ def _match_registry(plan: ImportPlan) -> None:
                 differences.append("leaks: registry has other leak locations")
             counts["levels_changed" if differences else "levels_unchanged"] += 1
             plan.changes.extend(RowNote(level.row, "level", d) for d in differences)
+
+    # Answers are new unless the procedure already has answers at that time point.
+    answered: set[tuple[int, str]] = set()
+    for ids in _chunks(procedure_ids):
+        answered.update(SurveyResponse.objects.filter(procedure_id__in=ids).values_list("procedure_id", "event_code"))
+    for answer in plan.answers.values():
+        procedure_id = plan.procedures[answer.procedure_key].existing_id
+        answer.existing = (procedure_id, answer.time_point) in answered
+        counts["answers_unchanged" if answer.existing else "answers_new"] += 1
