@@ -86,6 +86,19 @@ def can_enter_data(user, site_id: int) -> bool:
     return ids is None or site_id in ids
 
 
+def can_import(user, site_id: int) -> bool:
+    """Bulk import and identified export of a site: its coordinators and registry administrators."""
+    ids = coordinator_site_ids(user)
+    return ids is None or site_id in ids
+
+
+def import_sites(user) -> QuerySet[Site]:
+    """The sites whose import and export pages the user sees (none: the pages do not exist)."""
+    ids = coordinator_site_ids(user)
+    sites = sites_for_user(user)
+    return sites if ids is None else sites.filter(id__in=ids)
+
+
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):
     """One object of a site the user may see identified data of, else 404."""
     try:

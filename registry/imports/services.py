@@ -1,19 +1,20 @@
 """Import a legacy series (preview, then commit all or nothing) and export a site's identified data.
 
-Commit re-validates the stored file inside one transaction and writes with ``bulk_create``; the
-history rows are written in bulk too, each under the importing user, so the audit trail of an
-imported record reads "created by <coordinator> at <time>" like any other. They are copied from
-the rows just inserted by one ``INSERT … SELECT`` per model (``bulk_create_audited``): the same
-rows ``simple_history.utils.bulk_create_with_history`` writes, without building a Python object
-per history row, which halved the commit time of the 50,000-level benchmark (BENCHMARKS.md). Nothing is updated: records that already exist (natural keys in ``columns.py``) are
-skipped when identical and reported when they differ, for the coordinator to correct on the case
-screens. Imported procedures get follow-up for the windows still open, and only for consented,
-living patients (``followup_schedule_procedure(skip_closed_windows=True)``); a years-old case gets
-none, rather than a record full of "missed" surveys that nobody could have sent. That planning runs
-after the commit, in the worker (``plan_import_followup_task``): the procedures still to plan are
-listed on the ``ImportBatch`` row (the database is the truth), so a lost message or a dead worker
-is made good by running the task again, and one import's thousands of plans do not hold the
-import's transaction open.
+A file is parsed once, at the preview (``reading.py``, bounded); only the parsed rows of a file
+without errors are kept, until the commit re-validates them inside one transaction and writes
+with ``bulk_create``; the history rows are written in bulk too, each under the importing user
+(``bulk.py``), so the audit trail of an imported record reads "created by <coordinator> at
+<time>" like any other. Nothing is updated: records that already exist (natural keys in
+``columns.py``) are skipped when identical and reported when they differ, for the coordinator to
+correct on the case screens; answers already in the registry are skipped too.
+
+Each imported procedure brings its follow-up history (``history.py``): past windows become the
+events that happened, from the file's answers, deaths, withdrawals and consent dates, without
+sending anything. Windows still open or to come are planned after the commit, in the worker
+(``plan_import_followup_task``, ``followup_schedule_procedure(skip_closed_windows=True)``), only
+for consented, living patients: the procedures still to plan are listed on the ``ImportBatch``
+row (the database is the truth), so a lost message or a dead worker is made good by running the
+task again, and one import's thousands of plans do not hold the import's transaction open.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ class ImportRejected(Exception):
 
 
 def require_coordinator(user, site: Site) -> None:
-    ids = access.coordinator_site_ids(user)
-    if ids is not None and site.pk not in ids:
+    if not access.can_import(user, site.pk):
         raise PermissionDenied("Only the site's coordinators import and export its identified data.")
 
 

@@ -20,14 +20,8 @@ from registry.imports.services import ImportRejected, import_commit, import_prev
 from registry.imports.validation import plan_import
 
 
-def _coordinator_sites(user):
-    ids = access.coordinator_site_ids(user)
-    sites = access.sites_for_user(user)
-    return sites if ids is None else sites.filter(id__in=ids)
-
-
 def _require_sites(request):
-    sites = _coordinator_sites(request.user)
+    sites = access.import_sites(request.user)
     if not sites.exists():
         # Reviewers, investigators and other sites' staff: the page does not exist for them.
         raise Http404
