@@ -35,11 +35,14 @@ from registry.patients.models import Patient
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
 from registry.procedures.models import (
     CementLeak,
+    Complication,
     LeakDetection,
     LeakLocation,
+    LeakSize,
     Procedure,
     TreatedLevel,
     VertebralLevel,
+    YeomPathway,
 )
 from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS
 
@@ -47,6 +50,20 @@ PATIENT, PROCEDURE, LEVEL, CEMENT, LEAKS = "patient", "procedure", "level", "cem
 # Dates that end follow-up but are not patient fields (consent events hold the withdrawal).
 HISTORY = "history"
 ANSWER = "answer"
+COMPLICATION = "complication"
+# Per-leak details: one value for every leak of the row, or one per leak (';'), in order.
+LEAK_DETAILS = ("leak_detected_by", "leak_size", "leak_pathway")
+# Template column -> Complication field; a row holds at most one complication.
+COMPLICATION_COLUMNS = {
+    "complication_type": "complication_type",
+    "complication_onset_on": "onset_on",
+    "complication_found_at": "found_at",
+    "complication_severity": "severity",
+    "complication_management": "management",
+    "complication_outcome": "outcome",
+    "complication_resolved_on": "resolved_on",
+}
+COMPLICATION_REQUIRED = ("complication_type", "complication_onset_on", "complication_found_at", "complication_severity")
 ODI_COLUMNS = {f"odi_{code}": code for code in ODI_SECTIONS}
 
 LEVEL_FIELDS = (
@@ -127,6 +144,11 @@ def _model_columns(record: str, model, names) -> list[Column]:
     return columns
 
 
+def _complication_help(name: str, field_name: str) -> str:
+    field = Complication._meta.get_field(field_name)
+    return f"complication {field.verbose_name} (one complication per row; the row's level if any): {_describe(field)}"
+
+
 COLUMNS: list[Column] = [
     *_model_columns(PATIENT, Patient, PATIENT_FIELDS),
     *_model_columns(PROCEDURE, Procedure, PROCEDURE_EDITABLE_FIELDS),
@@ -138,9 +160,9 @@ COLUMNS: list[Column] = [
         "leaks",
         LEAKS,
         CementLeak._meta.get_field("location"),
-        "asymptomatic cement leaks at this level, locations separated by ';' (one of: "
+        "cement leaks at this level, locations separated by ';' (one of: "
         + ", ".join(LeakLocation.values)
-        + "); symptomatic leaks are entered on the case screen with their complication",
+        + "); a symptomatic leak is named again in complication_leak on its complication's row",
     ),
     Column(
         "leak_detected_by",
@@ -149,6 +171,29 @@ COLUMNS: list[Column] = [
         "how the leaks were seen, one for all or one per leak separated by ';' (one of: "
         + ", ".join(LeakDetection.values)
         + ")",
+    ),
+    Column(
+        "leak_size",
+        LEAKS,
+        CementLeak._meta.get_field("size_grade"),
+        "leak size grade, one for all or one per leak separated by ';' (one of: " + ", ".join(LeakSize.values) + ")",
+    ),
+    Column(
+        "leak_pathway",
+        LEAKS,
+        CementLeak._meta.get_field("pathway"),
+        "Yeom pathway, one for all or one per leak separated by ';' (one of: " + ", ".join(YeomPathway.values) + ")",
+    ),
+    *(
+        Column(name, COMPLICATION, Complication._meta.get_field(field_name), _complication_help(name, field_name))
+        for name, field_name in COMPLICATION_COLUMNS.items()
+    ),
+    Column(
+        "complication_leak",
+        COMPLICATION,
+        CementLeak._meta.get_field("location"),
+        "the leak of this row's level that caused the complication (a symptomatic leak): its location, "
+        "also listed in leaks",
     ),
     Column(
         "withdrawn_on",

@@ -69,6 +69,12 @@ def export_rows(site: Site) -> Iterator[list[str]]:
                     leaks = list(level.leaks.all())
                     cells["leaks"] = ";".join(leak.location for leak in leaks)
                     cells["leak_detected_by"] = ";".join(leak.detected_by for leak in leaks)
+                    cells["leak_size"] = (
+                        ";".join(leak.size_grade for leak in leaks) if any(leak.size_grade for leak in leaks) else ""
+                    )
+                    cells["leak_pathway"] = (
+                        ";".join(leak.pathway for leak in leaks) if any(leak.pathway for leak in leaks) else ""
+                    )
                 yield [cells.get(name, "") for name in HEADER]
 
 

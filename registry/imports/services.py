@@ -49,6 +49,7 @@ from registry.procedures.models import (
     CementLeak,
     CementLot,
     CementProduct,
+    Complication,
     Procedure,
     TreatedLevel,
     normalise_lot_number,
@@ -300,17 +301,52 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
                     TreatedLevel(procedure_id=plan_procedure.existing_id, cement_lot=lot, **plan_level.values)
                 )
     bulk_create_audited(levels, TreatedLevel, acting_user)
-    leaks = [
-        CementLeak(treated_level=level, location=location, detected_by=detected_by)
-        for plan_level, level in zip(new_levels, levels, strict=True)
-        for location, detected_by in plan_level.leaks
-    ]
+    for plan_level, level in zip(new_levels, levels, strict=True):
+        plan_level.existing_id = level.pk
+    complications = _write_complications(plan, acting_user)
+    leaks = []
+    for plan_level, level in zip(new_levels, levels, strict=True):
+        for leak in plan_level.leaks:
+            complication = complications.get(leak.complication_key)
+            leaks.append(
+                CementLeak(
+                    treated_level=level,
+                    location=leak.location,
+                    detected_by=leak.detected_by,
+                    size_grade=leak.size_grade,
+                    pathway=leak.pathway,
+                    symptomatic=complication is not None,
+                    complication=complication,
+                )
+            )
     bulk_create_audited(leaks, CementLeak, acting_user)
     for name, count in write_history(plan, acting_user, today=today).items():
         plan.counts[name] += count
     pending = _followup_candidates(site, procedures)
     plan.counts["followup_to_plan"] = len(pending)
     return pending
+
+
+def _write_complications(plan: ImportPlan, acting_user) -> dict[tuple, Complication]:
+    """New complications, on their procedure and (if the row had one) level; by their plan key."""
+    level_ids = {
+        (key, level.values["level"]): level.existing_id
+        for key, procedure in plan.procedures.items()
+        for level in procedure.levels
+    }
+    created: dict[tuple, Complication] = {}
+    for key, complication in plan.complications.items():
+        if complication.existing:
+            continue
+        procedure = plan.procedures[complication.procedure_key]
+        created[key] = Complication(
+            patient_id=plan.patients[procedure.patient_key].existing_id,
+            procedure_id=procedure.existing_id,
+            treated_level_id=level_ids.get((complication.procedure_key, complication.level)),
+            **complication.model_values(),
+        )
+    bulk_create_audited(list(created.values()), Complication, acting_user)
+    return created
 
 
 def _followup_candidates(site: Site, procedures: list[Procedure]) -> list[int]:

@@ -28,7 +28,11 @@ from registry.imports.columns import (
     ANSWER_REQUIRED,
     BY_NAME,
     CEMENT,
+    COMPLICATION,
+    COMPLICATION_COLUMNS,
+    COMPLICATION_REQUIRED,
     HISTORY,
+    LEAK_DETAILS,
     LEAKS,
     LEVEL,
     ODI_COLUMNS,
@@ -45,6 +49,7 @@ from registry.procedures import services as procedure_services
 from registry.procedures.models import (
     CementLeak,
     CementProduct,
+    Complication,
     Procedure,
     TreatedLevel,
     VertebralLevel,
@@ -113,14 +118,38 @@ class ProcedurePlan:
 
 
 @dataclass
+class LeakPlan:
+    location: str
+    detected_by: str
+    size_grade: str
+    pathway: str
+    # The complication this leak caused (a symptomatic leak), by its key in ``ImportPlan.complications``.
+    complication_key: tuple | None = None
+
+
+@dataclass
 class LevelPlan:
     row: int
     values: dict[str, Any]
     product: CementProduct | None
     lot_number: str
     lot_expires_on: dt.date | None
-    leaks: list[tuple[str, str]]
+    leaks: list[LeakPlan]
     existing_id: int | None = None
+
+
+@dataclass
+class ComplicationPlan:
+    row: int
+    procedure_key: tuple
+    level: int | None
+    values: dict[str, Any]
+    existing: bool = False
+
+    def model_values(self) -> dict[str, Any]:
+        return {
+            COMPLICATION_COLUMNS[name]: value for name, value in self.values.items() if name in COMPLICATION_COLUMNS
+        }
 
 
 @dataclass
@@ -133,6 +162,7 @@ class ImportPlan:
     patients: dict[str, PatientPlan] = field(default_factory=dict)
     procedures: dict[tuple, ProcedurePlan] = field(default_factory=dict)
     answers: dict[tuple, AnswerPlan] = field(default_factory=dict)
+    complications: dict[tuple, ComplicationPlan] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     batch: Any = None
 
@@ -279,7 +309,7 @@ class CellParser:
         if column.record == LEAKS:
             parts = [part.strip() for part in raw.split(";") if part.strip()]
             return tuple(_parse_field(column.field, part) for part in parts)
-        if raw == "" and column.record in (ANSWER, HISTORY):
+        if raw == "" and column.record in (ANSWER, HISTORY, COMPLICATION):
             return None
         if column.name in ("withdrawn_on", "answered_on"):
             return parse_date(raw)
@@ -359,6 +389,7 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             LEAKS: {},
             HISTORY: {},
             ANSWER: {},
+            COMPLICATION: {},
         }
         raw_of: dict[str, str] = {}
         row_errors: list[RowError] = []
@@ -379,17 +410,17 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
                 if raw_of.get(name, "") == "":
                     row_errors.append(RowError(number, name, "", "A value is required."))
         leak_locations = parsed[LEAKS].get("leaks") or ()
-        detected = parsed[LEAKS].get("leak_detected_by") or ()
-        if leak_locations and len(detected) not in (1, len(leak_locations)):
-            row_errors.append(
-                RowError(
-                    number, "leak_detected_by", raw_of.get("leak_detected_by", ""), "Give one value, or one per leak."
-                )
-            )
-        if detected and not leak_locations:
-            row_errors.append(RowError(number, "leaks", "", "Give the leak locations this detection refers to."))
+        per_leak = {name: parsed[LEAKS].get(name) or () for name in LEAK_DETAILS}
+        for name, values in per_leak.items():
+            allowed = (1, len(leak_locations)) if name == "leak_detected_by" else (0, 1, len(leak_locations))
+            if leak_locations and len(values) not in allowed:
+                row_errors.append(RowError(number, name, raw_of.get(name, ""), "Give one value, or one per leak."))
+        if any(per_leak.values()) and not leak_locations:
+            row_errors.append(RowError(number, "leaks", "", "Give the leak locations these details refer to."))
         if leak_locations and not reaches_level:
             row_errors.append(RowError(number, "leaks", raw_of.get("leaks", ""), "Leaks belong to a treated level."))
+        complication = {name: value for name, value in parsed[COMPLICATION].items() if value not in (None, "")}
+        row_errors.extend(_complication_row_errors(number, raw_of, complication, leak_locations, reaches_procedure))
         answers = {name: value for name, value in parsed[ANSWER].items() if value is not None}
         time_point = answers.pop("time_point", None)
         row_errors.extend(_answer_row_errors(number, raw_of, time_point, answers, reaches_procedure))
@@ -423,6 +454,20 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
                 plan.answers[(procedure_key, time_point)] = AnswerPlan(number, procedure_key, time_point, answers)
             elif not _conflicts(plan, number, answer.row, answers, answer.values, raw_of, "time point"):
                 answer.values.update(answers)
+        if complication:
+            key = (procedure_key, complication["complication_type"], complication["complication_onset_on"])
+            level = parsed[LEVEL]["level"] if reaches_level else None
+            if key in plan.complications:
+                plan.errors.append(
+                    RowError(
+                        number,
+                        "complication_type",
+                        raw_of["complication_type"],
+                        f"The same complication (type and onset) is already in row {plan.complications[key].row}.",
+                    )
+                )
+                continue
+            plan.complications[key] = ComplicationPlan(number, procedure_key, level, complication)
         if not reaches_level:
             continue
 
@@ -439,9 +484,18 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             )
             continue
         level_rows[level_key] = number
-        pairs = list(
-            zip(leak_locations, detected * len(leak_locations) if len(detected) == 1 else detected, strict=True)
-        )
+        spread = {
+            name: (values * len(leak_locations) if len(values) == 1 else values or ("",) * len(leak_locations))
+            for name, values in per_leak.items()
+        }
+        leaks = [
+            LeakPlan(location, *details)
+            for location, *details in zip(leak_locations, *(spread[name] for name in LEAK_DETAILS), strict=True)
+        ]
+        if complication.get("complication_leak"):
+            for leak in leaks:
+                if leak.location == complication["complication_leak"]:
+                    leak.complication_key = key
         procedure.levels.append(
             LevelPlan(
                 number,
@@ -449,7 +503,7 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
                 parsed[CEMENT].get("cement_product"),
                 parsed[CEMENT].get("lot_number", ""),
                 parsed[CEMENT].get("lot_expires_on"),
-                pairs,
+                leaks,
             )
         )
 
@@ -457,6 +511,28 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     if plan.ok:
         _match_registry(plan)
     return plan
+
+
+def _complication_row_errors(
+    number: int, raw_of: dict, complication: dict, leak_locations: tuple, reaches_procedure: bool
+) -> list[RowError]:
+    if not complication:
+        return []
+    errors = []
+    if not reaches_procedure:
+        errors.append(
+            RowError(number, "complication_type", "", "A complication belongs to a procedure: give its performed_on.")
+        )
+    for name in COMPLICATION_REQUIRED:
+        if name not in complication:
+            errors.append(RowError(number, name, "", "A value is required."))
+    leak = complication.get("complication_leak")
+    if leak and leak not in leak_locations:
+        errors.append(RowError(number, "complication_leak", leak, "Not one of this row's leaks: list it in leaks too."))
+    onset, resolved = complication.get("complication_onset_on"), complication.get("complication_resolved_on")
+    if onset and resolved and resolved < onset:
+        errors.append(RowError(number, "complication_resolved_on", str(resolved), "Resolution is before onset."))
+    return errors
 
 
 def _answer_row_errors(
@@ -556,6 +632,18 @@ def _check_history(plan: ImportPlan) -> None:
 def _check_records(plan: ImportPlan) -> None:
     """Rules across fields of a record, with the registry's own checks where it has them."""
     _check_history(plan)
+    for complication in plan.complications.values():
+        performed_on = plan.procedures[complication.procedure_key].values["performed_on"]
+        onset = complication.values["complication_onset_on"]
+        if onset < performed_on:
+            plan.errors.append(
+                RowError(
+                    complication.row,
+                    "complication_onset_on",
+                    str(onset),
+                    f"Onset is before the procedure ({performed_on}).",
+                )
+            )
     for patient in plan.patients.values():
         try:
             Patient(**{k: v for k, v in patient.values.items() if k in PATIENT_FIELDS}).clean()
@@ -706,7 +794,7 @@ def _match_registry(plan: ImportPlan) -> None:
                 or current["cement_lot__lot_number_normalised"] != normalise_lot_number(level.lot_number)
             ):
                 differences.append("cement: registry has another product or lot number")
-            if sorted(location for location, _ in level.leaks) != sorted(leaks_of.get(current["id"], [])):
+            if sorted(leak.location for leak in level.leaks) != sorted(leaks_of.get(current["id"], [])):
                 differences.append("leaks: registry has other leak locations")
             counts["levels_changed" if differences else "levels_unchanged"] += 1
             plan.changes.extend(RowNote(level.row, "level", d) for d in differences)
@@ -719,3 +807,15 @@ def _match_registry(plan: ImportPlan) -> None:
         procedure_id = plan.procedures[answer.procedure_key].existing_id
         answer.existing = (procedure_id, answer.time_point) in answered
         counts["answers_unchanged" if answer.existing else "answers_new"] += 1
+
+    # Complications are new unless the procedure has one of the same type and onset.
+    reported: set[tuple] = set()
+    for ids in _chunks(procedure_ids):
+        reported.update(
+            Complication.objects.filter(procedure_id__in=ids).values_list(
+                "procedure_id", "complication_type", "onset_on"
+            )
+        )
+    for (procedure_key, kind, onset), complication in plan.complications.items():
+        complication.existing = (plan.procedures[procedure_key].existing_id, kind, onset) in reported
+        counts["complications_unchanged" if complication.existing else "complications_new"] += 1
