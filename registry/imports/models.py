@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from registry.core.audit import audited
 from registry.core.models import TimeStampedModel
 
 
@@ -42,6 +43,30 @@ class ImportBatch(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Import {self.pk} at {self.site_id} ({self.status})"
+
+
+class ImportMapping(TimeStampedModel):
+    """A department's columns and codes mapped onto the template (``imports/mapping.py``), per site."""
+
+    site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="import_mappings")
+    name = models.CharField(max_length=80)
+    # File header -> template column ("" leaves the column out).
+    columns = models.JSONField(default=dict)
+    # Template column -> {file code: vocabulary code}.
+    codes = models.JSONField(default=dict, blank=True)
+    date_format = models.CharField(max_length=20, blank=True)
+    # A column whose first row's patient and procedure values fill the record's later rows.
+    record_column = models.CharField(max_length=100, blank=True)
+    saved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    history = audited()
+
+    class Meta:
+        ordering = ["site", "name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="import_mapping_name_per_site")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.site_id})"
 
 
 class ExportLog(models.Model):

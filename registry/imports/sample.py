@@ -192,7 +192,9 @@ def with_history(
             )
         out.append(row)
         procedures.setdefault((row["mrn"], row["performed_on"], row["procedure_type"]), row)
-    level_columns = set(COLUMNS[COLUMNS.index("level") :]) | {name for name in HISTORY_COLUMNS if "complication" in name}
+    level_columns = set(COLUMNS[COLUMNS.index("level") :]) | {
+        name for name in HISTORY_COLUMNS if "complication" in name
+    }
     made = 0
     for (_mrn, performed_on, _type), row in procedures.items():
         for time_point, day in ANSWER_DAYS.items():

@@ -26,7 +26,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -39,9 +39,12 @@ from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import followup_schedule_procedure, protocol_for_site
 from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
+from registry.imports.columns import BY_NAME
 from registry.imports.history import write_history
-from registry.imports.models import ImportBatch, ImportStatus
-from registry.imports.reading import Sheet, UnreadableFile, read_sheet
+from registry.imports.mapping import DATE_FORMATS as MAPPING_DATE_FORMATS
+from registry.imports.mapping import apply_mapping
+from registry.imports.models import ImportBatch, ImportMapping, ImportStatus
+from registry.imports.reading import MAX_COLUMNS, Sheet, UnreadableFile, read_sheet
 from registry.imports.validation import ImportPlan, plan_import
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 from registry.patients.services import study_id_format
@@ -87,14 +90,84 @@ def stored_sheet(batch: ImportBatch) -> Sheet:
         return Sheet.from_json(json.loads(gzip.decompress(fh.read())))
 
 
-def import_preview(*, site: Site, acting_user, name: str, data: bytes) -> tuple[ImportBatch, ImportPlan]:
+def import_mapping_save(
+    *,
+    site: Site,
+    acting_user,
+    name: str,
+    columns: dict[str, str],
+    codes: dict[str, dict[str, str]] | None = None,
+    date_format: str = "",
+    record_column: str = "",
+) -> ImportMapping:
+    """Save (or replace) a site's named mapping; every part is checked against the template."""
+    require_coordinator(acting_user, site)
+    codes = codes or {}
+    errors: dict[str, list[str]] = {}
+    if not name.strip() or len(name) > 80:
+        errors.setdefault("name", []).append("Give the mapping a name of at most 80 characters.")
+    if len(columns) > MAX_COLUMNS or any(len(str(header)) > 200 for header in columns):
+        errors.setdefault("columns", []).append(f"At most {MAX_COLUMNS} columns of at most 200 characters.")
+    unknown = sorted({target for target in columns.values() if target and target not in BY_NAME})
+    if unknown:
+        errors.setdefault("columns", []).append("Not template columns: " + ", ".join(unknown[:20]) + ".")
+    for column, table in codes.items():
+        allowed = BY_NAME[column].codes if column in BY_NAME else []
+        if column == "time_point":
+            allowed = list(
+                ProtocolEvent.objects.filter(protocol=protocol_for_site(site)).values_list("code", flat=True)
+            )
+        if not allowed or not isinstance(table, dict) or len(table) > 1000:
+            errors.setdefault("codes", []).append(f"{column}: not a coded column, or more than 1,000 codes.")
+        elif bad := sorted({str(code) for code in table.values() if code not in allowed}):
+            errors.setdefault("codes", []).append(f"{column}: not codes of the column: {', '.join(bad[:20])}.")
+    if date_format and date_format not in MAPPING_DATE_FORMATS:
+        errors.setdefault("date_format", []).append("One of: " + ", ".join(MAPPING_DATE_FORMATS) + ".")
+    if len(record_column) > 100:
+        errors.setdefault("record_column", []).append("At most 100 characters.")
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting_as(acting_user):
+        mapping, _created = ImportMapping.objects.update_or_create(
+            site=site,
+            name=name.strip(),
+            defaults={
+                "columns": {str(k): str(v) for k, v in columns.items()},
+                "codes": {column: {str(k): str(v) for k, v in table.items()} for column, table in codes.items()},
+                "date_format": date_format,
+                "record_column": record_column,
+                "saved_by": acting_user,
+            },
+        )
+    return mapping
+
+
+def _mapped(sheet: Sheet, mapping: ImportMapping | None) -> Sheet:
+    if mapping is None:
+        return sheet
+    return apply_mapping(
+        sheet,
+        columns=mapping.columns,
+        codes=mapping.codes,
+        date_format=mapping.date_format,
+        record_column=mapping.record_column,
+    )
+
+
+def import_preview(
+    *, site: Site, acting_user, name: str, data: bytes, mapping: ImportMapping | None = None
+) -> tuple[ImportBatch, ImportPlan]:
     """Dry run: parse the file once, validate it, write nothing else. Raises ``UnreadableFile``.
 
-    Only the parsed rows of a file without errors are kept (for its commit, at most
+    With a ``mapping`` (of this site) the file's columns and codes are first mapped onto the
+    template. Only the parsed rows of a file without errors are kept (for its commit, at most
     ``IMPORT_RETENTION_DAYS``); a rejected file leaves only its counts.
     """
     require_coordinator(acting_user, site)
+    if mapping is not None and mapping.site_id != site.pk:
+        raise PermissionDenied("A mapping is used only for its own site.")
     file_format, sheet = read_sheet(name, data)
+    sheet = _mapped(sheet, mapping)
     plan = plan_import(site=site, sheet=sheet)
     digest = hashlib.sha256(data).hexdigest()
     batch = ImportBatch(
@@ -132,13 +205,17 @@ def import_file(
     data: bytes,
     commit: bool = True,
     today=None,
+    mapping: ImportMapping | None = None,
 ) -> ImportPlan:
-    """Read, validate and (with ``commit``) write a whole file in one transaction.
+    """Read, (map,) validate and (with ``commit``) write a whole file in one transaction.
 
     Raises ``UnreadableFile`` or ``ImportRejected``.
     """
     require_coordinator(acting_user, site)
+    if mapping is not None and mapping.site_id != site.pk:
+        raise PermissionDenied("A mapping is used only for its own site.")
     file_format, sheet = read_sheet(name, data)
+    sheet = _mapped(sheet, mapping)
     return import_sheet(
         site=site,
         acting_user=acting_user,

@@ -423,6 +423,9 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
         row_errors.extend(_complication_row_errors(number, raw_of, complication, leak_locations, reaches_procedure))
         answers = {name: value for name, value in parsed[ANSWER].items() if value is not None}
         time_point = answers.pop("time_point", None)
+        if not answers:
+            # A time point with nothing answered (a REDCap event row without its survey) is no answer.
+            time_point = None
         row_errors.extend(_answer_row_errors(number, raw_of, time_point, answers, reaches_procedure))
         if row_errors:
             plan.errors.extend(row_errors)
