@@ -622,6 +622,12 @@ class ImportUploadSerializer(serializers.Serializer):
     commit = serializers.BooleanField(
         default=False, help_text=_("false: preview only (nothing written). true: import all or nothing.")
     )
+    mapping = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=80,
+        help_text=_("Name of a mapping saved for the site: the file's columns and codes mapped onto the template."),
+    )
 
 
 class ImportRowErrorSerializer(serializers.Serializer):

@@ -482,9 +482,16 @@ class ImportViewSet(RegistryViewSet):
     def create(self, request):
         data = self.valid(s.ImportUploadSerializer)
         upload = data["file"]
+        mapping = None
+        if data.get("mapping"):
+            mapping = import_services.import_mapping_for(site=data["site"], name=data["mapping"])
+            if mapping is None:
+                return Response(
+                    {"mapping": ["No mapping of this name for the site."]}, status=status.HTTP_400_BAD_REQUEST
+                )
         try:
             batch, plan = import_services.import_preview(
-                site=data["site"], acting_user=request.user, name=upload.name, data=read_upload(upload)
+                site=data["site"], acting_user=request.user, name=upload.name, data=read_upload(upload), mapping=mapping
             )
         except UnreadableFile as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)

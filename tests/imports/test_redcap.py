@@ -198,3 +198,59 @@ def test_a_mapping_onto_unknown_columns_or_codes_is_refused(site_a, coordinator_
         )
     assert set(refused.value.message_dict) == {"columns", "codes"}
     assert not ImportMapping.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_mapping_step_in_the_browser_suggests_saves_and_is_offered_at_upload(
+    client_for, site_a, coordinator_a, coordinator_b, product
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(coordinator_a)
+    page = client.post(
+        "/imports/mapping/",
+        {
+            "site": site_a.pk,
+            "name": "REDCap",
+            "kind": "redcap",
+            "file": SimpleUploadedFile("dictionary.csv", dictionary_csv()),
+            "export": SimpleUploadedFile("export.csv", raw_export()),
+        },
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert '<option value="procedure_type" selected>' in html and "procedure_type: 2 = PKP" in html
+    assert "time_point: 3_months_arm_1 = m3" in html
+
+    suggested = mapping.redcap_preset(dictionary_csv(), mapping.events_in(read_csv(raw_export())))
+    columns = dict(suggested["columns"], first_name="given_name", surname="family_name", proc_date="performed_on")
+    columns.update(vertebra="level", survey_date="answered_on", collected_by="answer_source")
+    codes = "\n".join(
+        [f"{c}: {k} = {v}" for c, table in suggested["codes"].items() for k, v in table.items()]
+        + ["level: 19 = T12", "level: 20 = L1", "answer_source: 2 = phone", "answer_source: 3 = clinic"]
+        + ["consent_status: 1 = consented"]
+    )
+    saved = client.post(
+        "/imports/mapping/",
+        {
+            "save": "1",
+            "site": site_a.pk,
+            "name": "REDCap",
+            "header": list(columns),
+            "target": list(columns.values()),
+            "date_format": "%Y-%m-%d",
+            "record_column": "record_id",
+            "codes": codes,
+        },
+    )
+    assert saved.status_code == 302
+    chosen = ImportMapping.objects.get(site=site_a, name="REDCap")
+
+    preview = client.post(
+        "/imports/",
+        {"site": site_a.pk, "mapping": chosen.pk, "file": SimpleUploadedFile("export.csv", raw_export())},
+    )
+    assert preview.status_code == 200 and "Commit the import" in preview.content.decode()
+    # Another site's coordinator is not offered, and cannot use, this site's mapping
+    other = client_for(coordinator_b).get("/imports/")
+    assert "REDCap" not in other.content.decode()
