@@ -253,4 +253,5 @@ def test_the_mapping_step_in_the_browser_suggests_saves_and_is_offered_at_upload
     assert preview.status_code == 200 and "Commit the import" in preview.content.decode()
     # Another site's coordinator is not offered, and cannot use, this site's mapping
     other = client_for(coordinator_b).get("/imports/")
-    assert "REDCap" not in other.content.decode()
+    assert f'<option value="{chosen.pk}">' not in other.content.decode()
+    assert f'<option value="{chosen.pk}">' in client.get("/imports/").content.decode()
