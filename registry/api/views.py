@@ -26,6 +26,7 @@ from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyResponse, WorklistItem
 from registry.imports import services as import_services
 from registry.imports.reading import UnreadableFile, read_upload
+from registry.imports.selectors import import_mapping_for
 from registry.patients import selectors as patient_selectors
 from registry.patients import services as patient_services
 from registry.patients.models import BoneHealthAction, Patient
@@ -484,7 +485,7 @@ class ImportViewSet(RegistryViewSet):
         upload = data["file"]
         mapping = None
         if data.get("mapping"):
-            mapping = import_services.import_mapping_for(site=data["site"], name=data["mapping"])
+            mapping = import_mapping_for(site=data["site"], name=data["mapping"])
             if mapping is None:
                 return Response(
                     {"mapping": ["No mapping of this name for the site."]}, status=status.HTTP_400_BAD_REQUEST

@@ -142,10 +142,6 @@ def import_mapping_save(
     return mapping
 
 
-def import_mapping_for(*, site: Site, name: str) -> ImportMapping | None:
-    return ImportMapping.objects.filter(site=site, name=name.strip()).first()
-
-
 def _mapped(sheet: Sheet, mapping: ImportMapping | None) -> Sheet:
     if mapping is None:
         return sheet
