@@ -255,3 +255,30 @@ def test_the_mapping_step_in_the_browser_suggests_saves_and_is_offered_at_upload
     other = client_for(coordinator_b).get("/imports/")
     assert f'<option value="{chosen.pk}">' not in other.content.decode()
     assert f'<option value="{chosen.pk}">' in client.get("/imports/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_api_import_takes_a_saved_mapping_by_name(site_a, coordinator_a, product):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    suggested = mapping.redcap_preset(dictionary_csv(), ["baseline_arm_1", "3_months_arm_1"])
+    columns = dict(suggested["columns"], first_name="given_name", surname="family_name", proc_date="performed_on")
+    columns.update(vertebra="level", survey_date="answered_on", collected_by="answer_source")
+    codes = dict(suggested["codes"], level={"19": "T12", "20": "L1"}, answer_source={"2": "phone", "3": "clinic"})
+    codes["consent_status"] = {"1": "consented"}
+    import_mapping_save(
+        site=site_a, acting_user=coordinator_a, name="rc", columns=columns, codes=codes, record_column="record_id"
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=coordinator_a).key}")
+
+    def post(name):
+        upload = SimpleUploadedFile("export.csv", raw_export())
+        return client.post("/api/imports/", {"site": "TOL", "file": upload, "mapping": name}, format="multipart")
+
+    answer = post("rc")
+    assert answer.status_code == 200 and answer.json()["ok"], answer.json()
+    assert answer.json()["summary"]["answers_new"] == 2
+    assert post("no such mapping").json() == {"mapping": ["No mapping of this name for the site."]}
