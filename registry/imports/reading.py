@@ -39,8 +39,10 @@ MAX_CELLS = 20_000_000
 # What the XML of a workbook may unpack to (a 50,000-level series is about 100 MB).
 MAX_UNCOMPRESSED_BYTES = 400 * 1024 * 1024
 CHILD = Path(__file__).with_name("xlsx_child.py")
-_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=\"([A-Z]{1,4})([0-9]{1,8})\"")
-_ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]*?\br=\"([0-9]{1,8})\"")
+# XML allows either quote; the declared <dimension> counts like a cell (its last corner).
+_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]*?\br=[\"']\$?([A-Z]{1,4})\$?([0-9]{1,8})[\"']")
+_ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]*?\br=[\"']([0-9]{1,8})[\"']")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\b[^>]*?\bref=[\"'](?:[^:\"']*:)?\$?([A-Z]{1,4})\$?([0-9]{1,8})[\"']")
 
 
 class UnreadableFile(ValueError):
@@ -168,7 +170,7 @@ def _check_workbook(data: bytes) -> None:
             with archive.open(member) as xml:
                 while chunk := xml.read(1024 * 1024):
                     text = tail + chunk
-                    for match in _CELL_REF.finditer(text):
+                    for match in (*_CELL_REF.finditer(text), *_DIMENSION.finditer(text)):
                         max_column = max(max_column, _column_number(match.group(1)))
                         max_row = max(max_row, int(match.group(2)))
                     for match in _ROW_REF.finditer(text):

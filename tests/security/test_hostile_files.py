@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import zipfile
 
 import pytest
@@ -88,6 +89,26 @@ def test_a_sparse_workbook_is_refused_before_it_is_parsed(client_for, site_a, co
     assert len(answer.content) < 300
     # Nothing kept: no batch, no file.
     assert not ImportBatch.objects.exists()
+
+
+def requoted(data: bytes) -> bytes:
+    """The same workbook with single-quoted cell references and no <dimension> (both legal XML)."""
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename.startswith("xl/worksheets/"):
+                content = re.sub(rb'r="([A-Z]+[0-9]+)"', rb"r='\1'", content)
+                content = re.sub(rb"<dimension[^>]*/>", b"", content)
+            target.writestr(member, content)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_single_quoted_cell_references_are_checked_too(api):
+    answer = api_upload(api, "series.xlsx", requoted(sparse_workbook("XFD1048576")))
+
+    assert answer.status_code == 400 and "16,384 columns" in answer.json()["file"][0]
 
 
 @pytest.mark.django_db
