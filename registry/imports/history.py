@@ -28,7 +28,7 @@ from registry.followup import scoring
 from registry.followup.models import CancelCause, EventStatus, FollowUpEvent, SurveyResponse
 from registry.followup.services import event_dates, protocol_for_site
 from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
-from registry.imports.validation import AnswerPlan, ImportPlan, PatientPlan
+from registry.imports.plans import AnswerPlan, ImportPlan, PatientPlan
 from registry.patients.models import ConsentStatus
 
 CENSOR_REASONS = {

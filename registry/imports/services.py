@@ -44,8 +44,9 @@ from registry.imports.history import write_history
 from registry.imports.mapping import DATE_FORMATS as MAPPING_DATE_FORMATS
 from registry.imports.mapping import apply_mapping
 from registry.imports.models import ImportBatch, ImportMapping, ImportStatus
+from registry.imports.plans import ImportPlan
 from registry.imports.reading import MAX_COLUMNS, Sheet, UnreadableFile, read_sheet
-from registry.imports.validation import ImportPlan, plan_import
+from registry.imports.validation import plan_import
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 from registry.patients.services import study_id_format
 from registry.procedures.models import (
