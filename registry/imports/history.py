@@ -94,10 +94,12 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
         if not answer.existing:
             answers_of[answer.procedure_key][answer.time_point] = answer
     procedure_ids = [procedure.existing_id for procedure in plan.procedures.values()]
-    existing_events: dict[tuple[int, str], FollowUpEvent] = {
-        (event.procedure_id, event.event_code): event
-        for event in FollowUpEvent.objects.filter(procedure_id__in=procedure_ids).select_related("response")
-    }
+    existing_events: dict[tuple[int, str], FollowUpEvent] = {}
+    # In chunks: SQLite takes at most 32,766 parameters per query.
+    for start in range(0, len(procedure_ids), BATCH_SIZE):
+        chunk = procedure_ids[start : start + BATCH_SIZE]
+        for event in FollowUpEvent.objects.filter(procedure_id__in=chunk).select_related("response"):
+            existing_events[(event.procedure_id, event.event_code)] = event
 
     new_events: list[FollowUpEvent] = []
     completed: list[FollowUpEvent] = []
