@@ -1,6 +1,7 @@
 """Benchmark: import a 50,000-level legacy series (target: under 60 s on the 2-core machine).
 
     .venv/bin/python benchmarks/bench_import.py [--levels 50000] [--format csv|xlsx|both]
+    .venv/bin/python benchmarks/bench_import.py --history [--answers 100000] [--format csv]
 
 Runs against its own PostgreSQL database ``registry_bench_import`` (dropped and re-created, then
 migrated, on every run; override with BENCH_DATABASE_URL). For each format it times, on an empty
@@ -8,6 +9,11 @@ site: the preview (read + validate, nothing written), the commit (read + validat
 with history rows, in one transaction), the follow-up planning the worker does after the commit
 for procedures with a window still open, and a second import of the same file (everything
 recognised as existing, nothing written). Prints one line per step; BENCHMARKS.md records them.
+
+With ``--history`` it commits, in the same run and database, the levels-only series (the
+baseline: today's template columns) and the same series as a full record — a complication on
+every tenth level and ``--answers`` survey answers in long format, with the follow-up history
+they rebuild — and prints the ratio of the two commit times (issue #13: at most 2×).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", type=int, default=50_000)
     parser.add_argument("--format", choices=["csv", "xlsx", "both"], default="both")
+    parser.add_argument("--history", action="store_true", help="Baseline vs full record with answers.")
+    parser.add_argument("--answers", type=int, default=100_000)
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
@@ -68,6 +76,9 @@ def main() -> None:
     user = get_user_model().objects.create_user("bench_coordinator", password=None)
     rows = sample.legacy_rows(args.levels, product=product.gtin, today=timezone.localdate())
     formats = ["csv", "xlsx"] if args.format == "both" else [args.format]
+    if args.history:
+        history_run(rows, user, args, formats[0])
+        return
     print(
         f"{args.levels} levels, {len({r['mrn'] for r in rows})} patients; PostgreSQL {connection.pg_version // 10000}"
     )
@@ -96,6 +107,39 @@ def main() -> None:
                 elapsed = time.perf_counter() - started
                 print(f"[{file_format}] follow-up planning after commit (worker): {elapsed:.1f} s")
         assert TreatedLevel.objects.filter(procedure__site=site).count() == args.levels
+
+
+def history_run(rows, user, args, file_format: str) -> None:
+    from django.utils import timezone
+
+    from registry.accounts.models import Role, SiteMembership
+    from registry.followup.models import FollowUpEvent, SurveyResponse
+    from registry.imports import sample
+    from registry.imports.services import import_file
+    from registry.patients.models import Site
+    from registry.procedures.models import Complication
+
+    full = sample.with_history(rows, answers=args.answers, complication_every=10, today=timezone.localdate())
+    variants = (
+        ("baseline: levels only", rows, sample.COLUMNS),
+        ("full record: + complications + answers + history", full, sample.HISTORY_COLUMNS),
+    )
+    times = []
+    for index, (label, variant, columns) in enumerate(variants):
+        site = Site.objects.create(code=f"HIST{chr(65 + index)}", name=label[:40], contact_email="b@x.test")
+        SiteMembership.objects.create(user=user, site=site, role=Role.COORDINATOR)
+        user.__dict__.pop("_registry_site_ids", None)
+        data = sample.to_xlsx(variant, columns) if file_format == "xlsx" else sample.to_csv(variant, columns)
+        started = time.perf_counter()
+        plan = import_file(site=site, acting_user=user, name=f"series.{file_format}", data=data)
+        times.append(time.perf_counter() - started)
+        print(
+            f"[{file_format}] {label}: {len(variant)} rows, {len(data) / 1e6:.1f} MB, commit {times[-1]:.1f} s — "
+            f"levels {plan.counts['levels_new']}, complications {Complication.objects.filter(procedure__site=site).count()}, "
+            f"answers {SurveyResponse.objects.filter(procedure__site=site).count()}, "
+            f"events {FollowUpEvent.objects.filter(site=site).count()}"
+        )
+    print(f"[{file_format}] full record / baseline commit: {times[1] / times[0]:.2f}× (target ≤ 2×)")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600},
     },
+    # Legacy imports: at 02:45 UTC each day, delete the parsed rows (PHI) of previews never
+    # committed within IMPORT_RETENTION_DAYS. Deleting what is gone does nothing, so a repeat is harmless.
+    "imports-purge-files": {
+        "task": "registry.imports.tasks.import_files_purge_task",
+        "schedule": crontab(minute=45, hour=2),
+        "options": {"expires": 20 * 3600},
+    },
 }
 
 __all__ = ["CELERY_BEAT_SCHEDULE", "crontab"]

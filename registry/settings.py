@@ -175,6 +175,13 @@ STORAGES = {
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
+# --- Legacy imports (registry/imports) -----------------------------------------------------------
+# A workbook is parsed in a child process under this memory (MB) and time (s) limit.
+IMPORT_PARSE_MEMORY_MB = env.int("IMPORT_PARSE_MEMORY_MB", default=2048)
+IMPORT_PARSE_SECONDS = env.int("IMPORT_PARSE_SECONDS", default=120)
+# The parsed rows of a previewed import (PHI) are kept this long for its commit, then deleted.
+IMPORT_RETENTION_DAYS = env.int("IMPORT_RETENTION_DAYS", default=7)
+
 # --- Email --------------------------------------------------------------------------------------
 # EMAIL_URL like smtp://user:pass@host:1025 or smtp+tls://...; without it, email goes to files
 # in var/outbox that a developer can read.

@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry import access
+from registry.core.numbers import DecimalCommaSerializerField
 from registry.followup.models import FollowUpEvent, ResponseSource, SurveyResponse, WorklistItem
 from registry.followup.scoring import ODI_SECTIONS, RED_FLAG_CODES
 from registry.followup.services import BONE_HEALTH_OUTCOMES
@@ -72,6 +73,12 @@ class EntrySiteField(serializers.SlugRelatedField):
 
     def __init__(self, **kwargs):
         super().__init__(slug_field="code", queryset=Site.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        # PostgreSQL refuses a NUL in a query parameter (a 500): no site code holds one.
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", ""))
+        return super().to_internal_value(data)
 
     def get_queryset(self):
         request = self.context.get("request")
@@ -508,7 +515,7 @@ class RedFlagAnswersField(serializers.DictField):
 class SurveyAnswersSerializer(serializers.Serializer):
     """Raw answers; ``survey_response_record`` validates and scores them (scoring.py)."""
 
-    vas = serializers.DecimalField(max_digits=3, decimal_places=1, required=False, allow_null=True)
+    vas = DecimalCommaSerializerField(max_digits=3, decimal_places=1, required=False, allow_null=True)
     odi = OdiAnswersField(required=False, help_text=_("Section code → 0–5; one section may be left out."))
     karnofsky = serializers.IntegerField(required=False, allow_null=True)
     red_flags = RedFlagAnswersField(required=False)
@@ -565,7 +572,7 @@ class BoneHealthActionSerializer(serializers.ModelSerializer):
 class BoneHealthResolveSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BONE_HEALTH_OUTCOME_CHOICES)
     done_on = serializers.DateField(required=False, allow_null=True)
-    t_score = serializers.DecimalField(
+    t_score = DecimalCommaSerializerField(
         max_digits=3, decimal_places=1, min_value=-7, max_value=4, required=False, allow_null=True
     )
     note = serializers.CharField(required=False, allow_blank=True, default="")
@@ -612,6 +619,12 @@ class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text=_("CSV or Excel (.xlsx) in the template's columns, one row per level."))
     commit = serializers.BooleanField(
         default=False, help_text=_("false: preview only (nothing written). true: import all or nothing.")
+    )
+    mapping = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=80,
+        help_text=_("Name of a mapping saved for the site: the file's columns and codes mapped onto the template."),
     )
 
 

@@ -26,7 +26,8 @@ from registry.core.models import AccessKind
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyResponse, WorklistItem
 from registry.imports import services as import_services
-from registry.imports.reading import UnreadableFile
+from registry.imports.reading import UnreadableFile, read_upload
+from registry.imports.selectors import import_mapping_for
 from registry.patients import selectors as patient_selectors
 from registry.patients import services as patient_services
 from registry.patients.models import BoneHealthAction, Patient
@@ -507,9 +508,16 @@ class ImportViewSet(RegistryViewSet):
     def create(self, request):
         data = self.valid(s.ImportUploadSerializer)
         upload = data["file"]
+        mapping = None
+        if data.get("mapping"):
+            mapping = import_mapping_for(site=data["site"], name=data["mapping"])
+            if mapping is None:
+                return Response(
+                    {"mapping": ["No mapping of this name for the site."]}, status=status.HTTP_400_BAD_REQUEST
+                )
         try:
             batch, plan = import_services.import_preview(
-                site=data["site"], acting_user=request.user, name=upload.name, data=upload.read()
+                site=data["site"], acting_user=request.user, name=upload.name, data=read_upload(upload), mapping=mapping
             )
         except UnreadableFile as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
@@ -518,6 +526,8 @@ class ImportViewSet(RegistryViewSet):
             try:
                 plan = import_services.import_commit(batch=batch, acting_user=request.user)
                 committed = True
+            except UnreadableFile as exc:
+                return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
             except import_services.ImportRejected as exc:
                 plan = exc.plan
         report = {**plan.as_dict(), "committed": committed, "batch": batch.pk}

@@ -91,6 +91,10 @@ def _event_dates(performed_on: date, protocol_event: ProtocolEvent) -> tuple[dat
     )
 
 
+# Public for the import, which rebuilds the past windows of legacy cases with the same dates.
+event_dates = _event_dates
+
+
 # --- Scheduling ----------------------------------------------------------------------------------
 
 

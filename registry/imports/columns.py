@@ -9,7 +9,17 @@ create nothing:
 - **treated level**: procedure + ``level``.
 
 A row may stop early: with no ``level`` it records only the procedure, with no ``performed_on``
-only the patient. Column names are the field names of the registry (headers are matched ignoring
+only the patient.
+
+Survey answers are in long format: a row with a ``time_point`` (a protocol event code such as
+``m3``) carries that procedure's answers at that time point — VAS and each ODI section, or only
+an ODI total where only the total was kept (imported flagged as total-only: a percent without
+sections) — with the date answered and how (paper, phone, clinic, or the emailed link).
+Answers may share a row with a level, or sit on their own rows (repeating the patient and
+procedure columns); two rows of the same procedure and time point are merged.
+
+``withdrawn_on`` (with ``consent_status`` withdrawn) and ``deceased_on`` date what ended the
+follow-up: the history of each imported procedure is rebuilt from them (imports/history.py). Column names are the field names of the registry (headers are matched ignoring
 case and spaces); values may be the code (``PVP``) or the label (``Percutaneous vertebroplasty``).
 """
 
@@ -19,12 +29,42 @@ from dataclasses import dataclass
 
 from django.db import models
 
+from registry.followup.models import ResponseSource, SurveyResponse
+from registry.followup.scoring import ODI_SECTIONS
 from registry.patients.models import Patient
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
-from registry.procedures.models import CementLeak, LeakDetection, LeakLocation, Procedure, TreatedLevel
+from registry.procedures.models import (
+    CementLeak,
+    Complication,
+    LeakDetection,
+    LeakLocation,
+    LeakSize,
+    Procedure,
+    TreatedLevel,
+    VertebralLevel,
+    YeomPathway,
+)
 from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS
 
 PATIENT, PROCEDURE, LEVEL, CEMENT, LEAKS = "patient", "procedure", "level", "cement", "leaks"
+# Dates that end follow-up but are not patient fields (consent events hold the withdrawal).
+HISTORY = "history"
+ANSWER = "answer"
+COMPLICATION = "complication"
+# Per-leak details: one value for every leak of the row, or one per leak (';'), in order.
+LEAK_DETAILS = ("leak_detected_by", "leak_size", "leak_pathway")
+# Template column -> Complication field; a row holds at most one complication.
+COMPLICATION_COLUMNS = {
+    "complication_type": "complication_type",
+    "complication_onset_on": "onset_on",
+    "complication_found_at": "found_at",
+    "complication_severity": "severity",
+    "complication_management": "management",
+    "complication_outcome": "outcome",
+    "complication_resolved_on": "resolved_on",
+}
+COMPLICATION_REQUIRED = ("complication_type", "complication_onset_on", "complication_found_at", "complication_severity")
+ODI_COLUMNS = {f"odi_{code}": code for code in ODI_SECTIONS}
 
 LEVEL_FIELDS = (
     "level",
@@ -51,6 +91,7 @@ REQUIRED = {
     LEVEL: ("level", "approach", "cement_volume_ml", "cement_product", "lot_number"),
 }
 KEY_COLUMNS = ("mrn", "performed_on", "procedure_type", "level")
+ANSWER_REQUIRED = ("answered_on", "answer_source")
 
 
 @dataclass(frozen=True)
@@ -63,6 +104,22 @@ class Column:
     @property
     def required(self) -> bool:
         return self.name in REQUIRED.get(self.record if self.record != CEMENT else LEVEL, ())
+
+    @property
+    def codes(self) -> list[str]:
+        """The codes a cell may hold (the template's drop-down); empty for free values."""
+        if self.field is None:
+            return []
+        if self.name == "level":
+            return list(VertebralLevel.names)
+        if isinstance(self.field, models.BooleanField):
+            return ["yes", "no"]
+        return [str(value) for value, _label in self.field.flatchoices if value != ""]
+
+    @property
+    def multiple(self) -> bool:
+        """Several codes separated by ';' (no drop-down can offer those)."""
+        return self.record == LEAKS
 
 
 def _describe(field: models.Field) -> str:
@@ -87,6 +144,11 @@ def _model_columns(record: str, model, names) -> list[Column]:
     return columns
 
 
+def _complication_help(name: str, field_name: str) -> str:
+    field = Complication._meta.get_field(field_name)
+    return f"complication {field.verbose_name} (one complication per row; the row's level if any): {_describe(field)}"
+
+
 COLUMNS: list[Column] = [
     *_model_columns(PATIENT, Patient, PATIENT_FIELDS),
     *_model_columns(PROCEDURE, Procedure, PROCEDURE_EDITABLE_FIELDS),
@@ -98,9 +160,9 @@ COLUMNS: list[Column] = [
         "leaks",
         LEAKS,
         CementLeak._meta.get_field("location"),
-        "asymptomatic cement leaks at this level, locations separated by ';' (one of: "
+        "cement leaks at this level, locations separated by ';' (one of: "
         + ", ".join(LeakLocation.values)
-        + "); symptomatic leaks are entered on the case screen with their complication",
+        + "); a symptomatic leak is named again in complication_leak on its complication's row",
     ),
     Column(
         "leak_detected_by",
@@ -109,6 +171,62 @@ COLUMNS: list[Column] = [
         "how the leaks were seen, one for all or one per leak separated by ';' (one of: "
         + ", ".join(LeakDetection.values)
         + ")",
+    ),
+    Column(
+        "leak_size",
+        LEAKS,
+        CementLeak._meta.get_field("size_grade"),
+        "leak size grade, one for all or one per leak separated by ';' (one of: " + ", ".join(LeakSize.values) + ")",
+    ),
+    Column(
+        "leak_pathway",
+        LEAKS,
+        CementLeak._meta.get_field("pathway"),
+        "Yeom pathway, one for all or one per leak separated by ';' (one of: " + ", ".join(YeomPathway.values) + ")",
+    ),
+    *(
+        Column(name, COMPLICATION, Complication._meta.get_field(field_name), _complication_help(name, field_name))
+        for name, field_name in COMPLICATION_COLUMNS.items()
+    ),
+    Column(
+        "complication_leak",
+        COMPLICATION,
+        CementLeak._meta.get_field("location"),
+        "the leak of this row's level that caused the complication (a symptomatic leak): its location, "
+        "also listed in leaks",
+    ),
+    Column(
+        "withdrawn_on",
+        HISTORY,
+        None,
+        "date consent was withdrawn, YYYY-MM-DD or DD/MM/YYYY (with consent_status withdrawn): later windows are censored",
+    ),
+    Column(
+        "time_point",
+        ANSWER,
+        None,
+        "survey time point of this row's answers: a protocol event code (baseline, early, m3, m12); "
+        "one row per procedure and time point",
+    ),
+    Column(
+        "answered_on",
+        ANSWER,
+        SurveyResponse._meta.get_field("collected_on"),
+        "date the survey was answered, YYYY-MM-DD or DD/MM/YYYY",
+    ),
+    Column(
+        "answer_source",
+        ANSWER,
+        SurveyResponse._meta.get_field("source"),
+        "how the answers were collected, one of: " + ", ".join(ResponseSource.values),
+    ),
+    Column("vas", ANSWER, SurveyResponse._meta.get_field("vas"), "VAS pain 0–10, at most one decimal (comma or point)"),
+    *(Column(name, ANSWER, None, f"ODI section {code.replace('_', ' ')}: 0–5") for name, code in ODI_COLUMNS.items()),
+    Column(
+        "odi_total",
+        ANSWER,
+        None,
+        "ODI % (0–100, one decimal) where only the total was kept: imported flagged total-only; leave the sections empty",
     ),
 ]
 BY_NAME = {column.name: column for column in COLUMNS}

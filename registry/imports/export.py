@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 from django.db.models import Prefetch
 from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 
 from registry import access
 from registry.core.audit import access_log_record
@@ -26,6 +28,8 @@ from registry.procedures.models import Procedure, TreatedLevel, VertebralLevel
 from registry.procedures.services import PROCEDURE_EDITABLE_FIELDS
 
 WHAT = "Identified case data: patients, procedures, treated levels, cement lots and leaks"
+# Drop-downs are set on this many rows of the Cases sheet (a 50,000-level series fits).
+MAX_TEMPLATE_ROWS = 100_001
 CONTENT_TYPES = {
     CSV: "text/csv; charset=utf-8",
     XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -67,6 +71,12 @@ def export_rows(site: Site) -> Iterator[list[str]]:
                     leaks = list(level.leaks.all())
                     cells["leaks"] = ";".join(leak.location for leak in leaks)
                     cells["leak_detected_by"] = ";".join(leak.detected_by for leak in leaks)
+                    cells["leak_size"] = (
+                        ";".join(leak.size_grade for leak in leaks) if any(leak.size_grade for leak in leaks) else ""
+                    )
+                    cells["leak_pathway"] = (
+                        ";".join(leak.pathway for leak in leaks) if any(leak.pathway for leak in leaks) else ""
+                    )
                 yield [cells.get(name, "") for name in HEADER]
 
 
@@ -97,22 +107,65 @@ def _csv(rows: list[list[str]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def _xlsx(rows: list[list[str]], *, guide: bool = False) -> bytes:
+def _xlsx(rows: list[list[str]]) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(SHEET_NAME)
     sheet.append(HEADER)
     for row in rows:
         sheet.append(row)
-    if guide:
-        columns = workbook.create_sheet("Columns")
-        columns.append(["column", "required", "what to write"])
-        for column in COLUMNS:
-            columns.append([column.name, "yes" if column.required else "", column.help])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
 
 
-def template_file(file_format: str) -> bytes:
-    """The empty template: the header row (and, in Excel, a second sheet describing each column)."""
-    return _xlsx([], guide=True) if file_format == XLSX else _csv([])
+def template_file(file_format: str, *, example: dict[str, str] | None = None) -> bytes:
+    """The empty template: the header row; in Excel also drop-downs, the dictionary and an example.
+
+    Everything comes from ``columns.COLUMNS``, the same definitions that validate an import.
+    """
+    return _template_xlsx(example or {}) if file_format == XLSX else _csv([])
+
+
+def _template_xlsx(example: dict[str, str]) -> bytes:
+    workbook = Workbook()
+    cases = workbook.active
+    cases.title = SHEET_NAME
+    cases.append(HEADER)
+    cases.freeze_panes = "A2"
+    dictionary = workbook.create_sheet("Dictionary")
+    dictionary.append(["column", "record", "required", "what to write", "codes", "example"])
+    lists = workbook.create_sheet("Codes")
+    lists.sheet_state = "hidden"
+    for index, column in enumerate(COLUMNS, start=1):
+        letter = get_column_letter(index)
+        codes = column.codes
+        dictionary.append(
+            [
+                column.name,
+                column.record,
+                "yes" if column.required else "",
+                column.help,
+                "; ".join(codes),
+                example.get(column.name, ""),
+            ]
+        )
+        if codes and not column.multiple:
+            for row, code in enumerate(codes, start=1):
+                lists.cell(row=row, column=index, value=code)
+            validation = DataValidation(
+                type="list",
+                formula1=f"=Codes!${letter}$1:${letter}${len(codes)}",
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle=column.name,
+                error="Choose one of the codes in the list (see the Dictionary sheet).",
+            )
+            validation.add(f"{letter}2:{letter}{MAX_TEMPLATE_ROWS}")
+            cases.add_data_validation(validation)
+    if example:
+        sample_sheet = workbook.create_sheet("Example")
+        sample_sheet.append(HEADER)
+        sample_sheet.append([example.get(name, "") for name in HEADER])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -1,9 +1,9 @@
 """What was imported and exported, by whom and when: the audit of bulk movements of case data.
 
 The rows themselves are audited by simple-history (every imported record has a "created" history
-row under the importing user); these tables record the file as a whole. No PHI is stored here:
-file names are kept as uploaded only in ``ImportBatch.file`` (the file itself, needed to commit
-what was previewed), and summaries hold counts.
+row under the importing user); these tables record the file as a whole. The uploaded file is never
+kept: ``ImportBatch.file`` holds the rows parsed at upload (PHI) only while a preview waits for
+its commit, and is deleted at the commit or after ``IMPORT_RETENTION_DAYS``; summaries hold counts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from registry.core.audit import audited
 from registry.core.models import TimeStampedModel
 
 
@@ -24,7 +25,8 @@ class ImportStatus(models.TextChoices):
 class ImportBatch(TimeStampedModel):
     site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="import_batches")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    file = models.FileField(upload_to="imports/%Y/%m/")
+    # The parsed rows (gzip JSON) of a previewed file without errors; empty once committed or purged.
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
     file_format = models.CharField(max_length=4)
     sha256 = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED)
@@ -41,6 +43,30 @@ class ImportBatch(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Import {self.pk} at {self.site_id} ({self.status})"
+
+
+class ImportMapping(TimeStampedModel):
+    """A department's columns and codes mapped onto the template (``imports/mapping.py``), per site."""
+
+    site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="import_mappings")
+    name = models.CharField(max_length=80)
+    # File header -> template column ("" leaves the column out).
+    columns = models.JSONField(default=dict)
+    # Template column -> {file code: vocabulary code}.
+    codes = models.JSONField(default=dict, blank=True)
+    date_format = models.CharField(max_length=20, blank=True)
+    # A column whose first row's patient and procedure values fill the record's later rows.
+    record_column = models.CharField(max_length=100, blank=True)
+    saved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    history = audited()
+
+    class Meta:
+        ordering = ["site", "name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="import_mapping_name_per_site")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.site_id})"
 
 
 class ExportLog(models.Model):

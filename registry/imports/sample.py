@@ -14,6 +14,7 @@ import random
 
 from openpyxl import Workbook
 
+from registry.followup.scoring import ODI_SECTIONS
 from registry.imports.reading import SHEET_NAME
 
 COLUMNS = [
@@ -149,3 +150,68 @@ def to_xlsx(rows: list[dict[str, str]], columns: list[str] = COLUMNS) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+ODI_COLUMNS = [f"odi_{code}" for code in ODI_SECTIONS]
+HISTORY_COLUMNS = [
+    *COLUMNS,
+    "complication_type",
+    "complication_onset_on",
+    "complication_found_at",
+    "complication_severity",
+    "complication_outcome",
+    "time_point",
+    "answered_on",
+    "answer_source",
+    "vas",
+    *ODI_COLUMNS,
+    "odi_total",
+]
+# Days after the procedure on which a time point's answers are dated (inside the default windows).
+ANSWER_DAYS = {"baseline": -1, "early": 20, "m3": 90, "m12": 360}
+
+
+def with_history(
+    rows: list[dict[str, str]], *, answers: int, complication_every: int, today: dt.date, seed: int = 11
+) -> list[dict[str, str]]:
+    """``rows`` with a complication on every ``complication_every``-th level and up to ``answers``
+    answer rows (long format: one per procedure and time point, VAS and ODI sections, or an ODI
+    total on every fifth), for the benchmark and tests of a whole legacy record."""
+    rng = random.Random(seed)
+    out = []
+    procedures: dict[tuple, dict[str, str]] = {}
+    for index, row in enumerate(rows):
+        row = dict(row)
+        if index % complication_every == 0:
+            row.update(
+                complication_type="neuro_radiculopathy",
+                complication_onset_on=(dt.date.fromisoformat(row["performed_on"]) + dt.timedelta(days=1)).isoformat(),
+                complication_found_at="before_discharge",
+                complication_severity="mild",
+                complication_outcome="resolved",
+            )
+        out.append(row)
+        procedures.setdefault((row["mrn"], row["performed_on"], row["procedure_type"]), row)
+    level_columns = set(COLUMNS[COLUMNS.index("level") :]) | {
+        name for name in HISTORY_COLUMNS if "complication" in name
+    }
+    made = 0
+    for (_mrn, performed_on, _type), row in procedures.items():
+        for time_point, day in ANSWER_DAYS.items():
+            answered_on = dt.date.fromisoformat(performed_on) + dt.timedelta(days=day)
+            if made == answers or answered_on > today:
+                break
+            answer = {key: value for key, value in row.items() if key not in level_columns}
+            answer.update(
+                time_point=time_point,
+                answered_on=answered_on.isoformat(),
+                answer_source=rng.choice(["paper", "phone", "clinic"]),
+                vas=f"{rng.randrange(0, 101) / 10:.1f}",
+            )
+            if made % 5 == 4:
+                answer["odi_total"] = str(rng.randrange(0, 51) * 2)
+            else:
+                answer.update({name: str(rng.randrange(0, 6)) for name in ODI_COLUMNS})
+            out.append(answer)
+            made += 1
+    return out

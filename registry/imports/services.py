@@ -1,30 +1,35 @@
 """Import a legacy series (preview, then commit all or nothing) and export a site's identified data.
 
-Commit re-validates the stored file inside one transaction and writes with ``bulk_create``; the
-history rows are written in bulk too, each under the importing user, so the audit trail of an
-imported record reads "created by <coordinator> at <time>" like any other. They are copied from
-the rows just inserted by one ``INSERT … SELECT`` per model (``_bulk_create_audited``): the same
-rows ``simple_history.utils.bulk_create_with_history`` writes, without building a Python object
-per history row, which halved the commit time of the 50,000-level benchmark (BENCHMARKS.md). Nothing is updated: records that already exist (natural keys in ``columns.py``) are
-skipped when identical and reported when they differ, for the coordinator to correct on the case
-screens. Imported procedures get follow-up for the windows still open, and only for consented,
-living patients (``followup_schedule_procedure(skip_closed_windows=True)``); a years-old case gets
-none, rather than a record full of "missed" surveys that nobody could have sent. That planning runs
-after the commit, in the worker (``plan_import_followup_task``): the procedures still to plan are
-listed on the ``ImportBatch`` row (the database is the truth), so a lost message or a dead worker
-is made good by running the task again, and one import's thousands of plans do not hold the
-import's transaction open.
+A file is parsed once, at the preview (``reading.py``, bounded); only the parsed rows of a file
+without errors are kept, until the commit re-validates them inside one transaction and writes
+with ``bulk_create``; the history rows are written in bulk too, each under the importing user
+(``bulk.py``), so the audit trail of an imported record reads "created by <coordinator> at
+<time>" like any other. Nothing is updated: records that already exist (natural keys in
+``columns.py``) are skipped when identical and reported when they differ, for the coordinator to
+correct on the case screens; answers already in the registry are skipped too.
+
+Each imported procedure brings its follow-up history (``history.py``): past windows become the
+events that happened, from the file's answers, deaths, withdrawals and consent dates, without
+sending anything. Windows still open or to come are planned after the commit, in the worker
+(``plan_import_followup_task``, ``followup_schedule_procedure(skip_closed_windows=True)``), only
+for consented, living patients: the procedures still to plan are listed on the ``ImportBatch``
+row (the database is the truth), so a lost message or a dead worker is made good by running the
+task again, and one import's thousands of plans do not hold the import's transaction open.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import logging
 from datetime import timedelta
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -33,17 +38,29 @@ from registry.core.audit import acting_as
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import followup_schedule_procedure, protocol_for_site
-from registry.imports.models import ImportBatch, ImportStatus
-from registry.imports.reading import read_sheet
-from registry.imports.validation import ImportPlan, plan_import
+from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
+from registry.imports.columns import BY_NAME
+from registry.imports.history import write_history
+from registry.imports.mapping import DATE_FORMATS as MAPPING_DATE_FORMATS
+from registry.imports.mapping import apply_mapping
+from registry.imports.models import ImportBatch, ImportMapping, ImportStatus
+from registry.imports.plans import ImportPlan
+from registry.imports.reading import MAX_COLUMNS, Sheet, UnreadableFile, read_sheet
+from registry.imports.validation import plan_import
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 from registry.patients.services import study_id_format
-from registry.procedures.models import CementLeak, CementLot, Procedure, TreatedLevel, normalise_lot_number
+from registry.procedures.models import (
+    CementLeak,
+    CementLot,
+    CementProduct,
+    Complication,
+    Procedure,
+    TreatedLevel,
+    normalise_lot_number,
+)
 from registry.procedures.services import cement_lot_get_or_create
 
 logger = logging.getLogger(__name__)
-BATCH_SIZE = 2000
-MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 class ImportRejected(Exception):
@@ -54,19 +71,99 @@ class ImportRejected(Exception):
         self.plan = plan
 
 
-def require_coordinator(user, site: Site) -> None:
-    ids = access.coordinator_site_ids(user)
-    if ids is not None and site.pk not in ids:
-        raise PermissionDenied("Only the site's coordinators import and export its identified data.")
-
-
 # --- Import ---------------------------------------------------------------------------------------------
 
 
-def import_preview(*, site: Site, acting_user, name: str, data: bytes) -> tuple[ImportBatch, ImportPlan]:
-    """Dry run: store the file, validate it, write nothing else. Raises ``UnreadableFile``."""
-    require_coordinator(acting_user, site)
+def _stored_sheet(sheet: Sheet) -> ContentFile:
+    return ContentFile(gzip.compress(json.dumps(sheet.as_json(), separators=(",", ":")).encode(), compresslevel=3))
+
+
+def stored_sheet(batch: ImportBatch) -> Sheet:
+    """The rows parsed at upload; the uploaded file itself is never kept."""
+    if not batch.file:
+        raise UnreadableFile("This upload is no longer kept: upload the file again.")
+    with batch.file.open("rb") as fh:
+        return Sheet.from_json(json.loads(gzip.decompress(fh.read())))
+
+
+def import_mapping_save(
+    *,
+    site: Site,
+    acting_user,
+    name: str,
+    columns: dict[str, str],
+    codes: dict[str, dict[str, str]] | None = None,
+    date_format: str = "",
+    record_column: str = "",
+) -> ImportMapping:
+    """Save (or replace) a site's named mapping; every part is checked against the template."""
+    access.require_coordinator(acting_user, site.pk)
+    codes = codes or {}
+    errors: dict[str, list[str]] = {}
+    if not name.strip() or len(name) > 80:
+        errors.setdefault("name", []).append("Give the mapping a name of at most 80 characters.")
+    if len(columns) > MAX_COLUMNS or any(len(str(header)) > 200 for header in columns):
+        errors.setdefault("columns", []).append(f"At most {MAX_COLUMNS} columns of at most 200 characters.")
+    unknown = sorted({target for target in columns.values() if target and target not in BY_NAME})
+    if unknown:
+        errors.setdefault("columns", []).append("Not template columns: " + ", ".join(unknown[:20]) + ".")
+    for column, table in codes.items():
+        allowed = BY_NAME[column].codes if column in BY_NAME else []
+        if column == "time_point":
+            allowed = list(
+                ProtocolEvent.objects.filter(protocol=protocol_for_site(site)).values_list("code", flat=True)
+            )
+        if not allowed or not isinstance(table, dict) or len(table) > 1000:
+            errors.setdefault("codes", []).append(f"{column}: not a coded column, or more than 1,000 codes.")
+        elif bad := sorted({str(code) for code in table.values() if code not in allowed}):
+            errors.setdefault("codes", []).append(f"{column}: not codes of the column: {', '.join(bad[:20])}.")
+    if date_format and date_format not in MAPPING_DATE_FORMATS:
+        errors.setdefault("date_format", []).append("One of: " + ", ".join(MAPPING_DATE_FORMATS) + ".")
+    if len(record_column) > 100:
+        errors.setdefault("record_column", []).append("At most 100 characters.")
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting_as(acting_user):
+        mapping, _created = ImportMapping.objects.update_or_create(
+            site=site,
+            name=name.strip(),
+            defaults={
+                "columns": {str(k): str(v) for k, v in columns.items()},
+                "codes": {column: {str(k): str(v) for k, v in table.items()} for column, table in codes.items()},
+                "date_format": date_format,
+                "record_column": record_column,
+                "saved_by": acting_user,
+            },
+        )
+    return mapping
+
+
+def _mapped(sheet: Sheet, mapping: ImportMapping | None) -> Sheet:
+    if mapping is None:
+        return sheet
+    return apply_mapping(
+        sheet,
+        columns=mapping.columns,
+        codes=mapping.codes,
+        date_format=mapping.date_format,
+        record_column=mapping.record_column,
+    )
+
+
+def import_preview(
+    *, site: Site, acting_user, name: str, data: bytes, mapping: ImportMapping | None = None
+) -> tuple[ImportBatch, ImportPlan]:
+    """Dry run: parse the file once, validate it, write nothing else. Raises ``UnreadableFile``.
+
+    With a ``mapping`` (of this site) the file's columns and codes are first mapped onto the
+    template. Only the parsed rows of a file without errors are kept (for its commit, at most
+    ``IMPORT_RETENTION_DAYS``); a rejected file leaves only its counts.
+    """
+    access.require_coordinator(acting_user, site.pk)
+    if mapping is not None and mapping.site_id != site.pk:
+        raise PermissionDenied("A mapping is used only for its own site.")
     file_format, sheet = read_sheet(name, data)
+    sheet = _mapped(sheet, mapping)
     plan = plan_import(site=site, sheet=sheet)
     digest = hashlib.sha256(data).hexdigest()
     batch = ImportBatch(
@@ -79,19 +176,20 @@ def import_preview(*, site: Site, acting_user, name: str, data: bytes) -> tuple[
         error_count=len(plan.errors),
         summary=plan.summary(),
     )
-    # The stored name is the digest, not the uploaded name (which may hold a patient's name).
-    batch.file.save(f"{digest[:16]}.{file_format}", ContentFile(data), save=False)
+    if plan.ok:
+        # The stored name is the digest, not the uploaded name (which may hold a patient's name).
+        batch.file.save(f"{digest[:16]}.json.gz", _stored_sheet(sheet), save=False)
     batch.save()
     logger.info("import preview %s: site %s, %s rows, %s errors", batch.pk, site.code, plan.rows, len(plan.errors))
     return batch, plan
 
 
 def import_commit(*, batch: ImportBatch, acting_user, today=None) -> ImportPlan:
-    """Validate the previewed file again and write it, all or nothing. Raises ``ImportRejected``."""
-    with batch.file.open("rb") as fh:
-        data = fh.read()
-    return import_file(
-        site=batch.site, acting_user=acting_user, name=batch.file.name, data=data, batch=batch, today=today
+    """Validate the previewed rows again and write them, all or nothing. Raises ``ImportRejected``."""
+    access.require_coordinator(acting_user, batch.site.pk)
+    sheet = stored_sheet(batch)
+    return import_sheet(
+        site=batch.site, acting_user=acting_user, sheet=sheet, file_format=batch.file_format, batch=batch, today=today
     )
 
 
@@ -102,16 +200,46 @@ def import_file(
     name: str,
     data: bytes,
     commit: bool = True,
+    today=None,
+    mapping: ImportMapping | None = None,
+) -> ImportPlan:
+    """Read, (map,) validate and (with ``commit``) write a whole file in one transaction.
+
+    Raises ``UnreadableFile`` or ``ImportRejected``.
+    """
+    access.require_coordinator(acting_user, site.pk)
+    if mapping is not None and mapping.site_id != site.pk:
+        raise PermissionDenied("A mapping is used only for its own site.")
+    file_format, sheet = read_sheet(name, data)
+    sheet = _mapped(sheet, mapping)
+    return import_sheet(
+        site=site,
+        acting_user=acting_user,
+        sheet=sheet,
+        file_format=file_format,
+        sha256=hashlib.sha256(data).hexdigest(),
+        commit=commit,
+        today=today,
+    )
+
+
+def import_sheet(
+    *,
+    site: Site,
+    acting_user,
+    sheet: Sheet,
+    file_format: str,
+    sha256: str = "",
+    commit: bool = True,
     batch: ImportBatch | None = None,
     today=None,
 ) -> ImportPlan:
-    """Validate and (with ``commit``) write a whole file in one transaction. Raises ``ImportRejected``.
+    """Validate and (with ``commit``) write parsed rows in one transaction. Raises ``ImportRejected``.
 
-    A commit is recorded as an ``ImportBatch`` (``plan.batch``); follow-up planning is queued
-    after the commit.
+    A commit is recorded as an ``ImportBatch`` (``plan.batch``) whose stored rows are deleted;
+    follow-up planning is queued after the commit.
     """
-    require_coordinator(acting_user, site)
-    file_format, sheet = read_sheet(name, data)
+    access.require_coordinator(acting_user, site.pk)
     with transaction.atomic(), acting_as(acting_user):
         # One import per site at a time: the second waits, then finds the first's rows as existing.
         site = Site.objects.select_for_update().get(pk=site.pk)
@@ -122,41 +250,46 @@ def import_file(
             return plan
         pending = _write(plan, acting_user, today=today or timezone.localdate())
         if batch is None:
-            batch = ImportBatch(site=site, uploaded_by=acting_user, file_format=file_format)
-            batch.sha256 = hashlib.sha256(data).hexdigest()
-            batch.file.save(f"{batch.sha256[:16]}.{file_format}", ContentFile(data), save=False)
+            batch = ImportBatch(site=site, uploaded_by=acting_user, file_format=file_format, sha256=sha256)
+        stored = batch.file.name if batch.file else ""
+        batch.file = ""
         batch.status, batch.committed_at, batch.rows = ImportStatus.COMMITTED, timezone.now(), plan.rows
         batch.error_count, batch.summary, batch.followup_pending = 0, plan.summary(), pending
         batch.save()
         plan.batch = batch
+        batch_id = batch.pk
+        if stored:
+            transaction.on_commit(lambda: default_storage.delete(stored))
         if pending:
-            batch_id = batch.pk
             transaction.on_commit(lambda: _queue_followup(batch_id))
     logger.info("import %s committed: site %s, %s", batch.pk, site.code, dict(plan.counts))
     return plan
+
+
+def import_files_purge(*, now=None) -> int:
+    """Delete the kept rows of previews older than ``IMPORT_RETENTION_DAYS``; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.IMPORT_RETENTION_DAYS)
+    purged = 0
+    for batch in ImportBatch.objects.filter(created_at__lt=cutoff).exclude(file=""):
+        batch.file.delete(save=False)
+        ImportBatch.objects.filter(pk=batch.pk).update(file="")
+        purged += 1
+    return purged
+
+
+def template_example(*, today) -> dict[str, str]:
+    """One invented case in the template's columns, with a cement product of the catalogue."""
+    from registry.imports import sample
+
+    product = CementProduct.objects.filter(active=True).order_by("id").first()
+    code = (product.gtin or product.brand) if product else "05012345678900"
+    return sample.legacy_rows(1, product=code, today=today)[0]
 
 
 def _queue_followup(batch_id: int) -> None:
     from registry.imports.tasks import plan_import_followup_task
 
     plan_import_followup_task.delay(batch_id)
-
-
-def _bulk_create_audited(objs: list, model, acting_user) -> None:
-    """``bulk_create``, then one "created" history row per new row, copied by the database."""
-    if not objs:
-        return
-    model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
-    history = model.history.model
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in history.tracked_fields)
-    sql = (
-        f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
-        f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
-        f"SELECT {columns}, %s, NULL, '+', %s FROM {quote(model._meta.db_table)} WHERE id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [timezone.now(), acting_user.pk, [obj.pk for obj in objs]])
 
 
 def _lots(plan: ImportPlan, acting_user) -> dict[tuple[int, str], CementLot]:
@@ -189,24 +322,37 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     for offset, plan_patient in enumerate(new_patients):
         patient = Patient(site=site, study_id=study_id_format(site, number + offset), **plan_patient.values)
         patients.append(patient)
-    _bulk_create_audited(patients, Patient, acting_user)
+    bulk_create_audited(patients, Patient, acting_user)
     for plan_patient, patient in zip(new_patients, patients, strict=True):
         plan_patient.existing_id = patient.pk
-    ConsentEvent.objects.bulk_create(
-        [
+    consent_events = []
+    for plan_patient, patient in zip(new_patients, patients, strict=True):
+        if patient.consent_status == ConsentStatus.PENDING:
+            continue
+        withdrawn_on = plan_patient.history.get("withdrawn_on")
+        if withdrawn_on and patient.consent_date:
+            # A dated withdrawal: the consent it ended is history too.
+            consent_events.append(
+                ConsentEvent(
+                    patient=patient,
+                    status=ConsentStatus.CONSENTED,
+                    effective_on=patient.consent_date,
+                    form_version=patient.consent_form_version,
+                    note="Recorded at import.",
+                    recorded_by=acting_user,
+                )
+            )
+        consent_events.append(
             ConsentEvent(
                 patient=patient,
                 status=patient.consent_status,
-                effective_on=patient.consent_date or today,
+                effective_on=withdrawn_on or patient.consent_date or today,
                 form_version=patient.consent_form_version,
                 note="Recorded at import.",
                 recorded_by=acting_user,
             )
-            for patient in patients
-            if patient.consent_status != ConsentStatus.PENDING
-        ],
-        batch_size=BATCH_SIZE,
-    )
+        )
+    ConsentEvent.objects.bulk_create(consent_events, batch_size=BATCH_SIZE)
     lots = _lots(plan, acting_user)
 
     new_procedures = [p for p in plan.procedures.values() if p.existing_id is None]
@@ -214,7 +360,7 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
         Procedure(patient_id=plan.patients[p.patient_key].existing_id, site=site, recorded_by=acting_user, **p.values)
         for p in new_procedures
     ]
-    _bulk_create_audited(procedures, Procedure, acting_user)
+    bulk_create_audited(procedures, Procedure, acting_user)
     for plan_procedure, procedure in zip(new_procedures, procedures, strict=True):
         plan_procedure.existing_id = procedure.pk
 
@@ -227,16 +373,53 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
                 levels.append(
                     TreatedLevel(procedure_id=plan_procedure.existing_id, cement_lot=lot, **plan_level.values)
                 )
-    _bulk_create_audited(levels, TreatedLevel, acting_user)
-    leaks = [
-        CementLeak(treated_level=level, location=location, detected_by=detected_by)
-        for plan_level, level in zip(new_levels, levels, strict=True)
-        for location, detected_by in plan_level.leaks
-    ]
-    _bulk_create_audited(leaks, CementLeak, acting_user)
+    bulk_create_audited(levels, TreatedLevel, acting_user)
+    for plan_level, level in zip(new_levels, levels, strict=True):
+        plan_level.existing_id = level.pk
+    complications = _write_complications(plan, acting_user)
+    leaks = []
+    for plan_level, level in zip(new_levels, levels, strict=True):
+        for leak in plan_level.leaks:
+            complication = complications.get(leak.complication_key)
+            leaks.append(
+                CementLeak(
+                    treated_level=level,
+                    location=leak.location,
+                    detected_by=leak.detected_by,
+                    size_grade=leak.size_grade,
+                    pathway=leak.pathway,
+                    symptomatic=complication is not None,
+                    complication=complication,
+                )
+            )
+    bulk_create_audited(leaks, CementLeak, acting_user)
+    for name, count in write_history(plan, acting_user, today=today).items():
+        plan.counts[name] += count
     pending = _followup_candidates(site, procedures)
     plan.counts["followup_to_plan"] = len(pending)
     return pending
+
+
+def _write_complications(plan: ImportPlan, acting_user) -> dict[tuple, Complication]:
+    """New complications, on their procedure and (if the row had one) level; by their plan key."""
+    level_ids = {
+        (key, level.values["level"]): level.existing_id
+        for key, procedure in plan.procedures.items()
+        for level in procedure.levels
+    }
+    created: dict[tuple, Complication] = {}
+    for key, complication in plan.complications.items():
+        if complication.existing:
+            continue
+        procedure = plan.procedures[complication.procedure_key]
+        created[key] = Complication(
+            patient_id=plan.patients[procedure.patient_key].existing_id,
+            procedure_id=procedure.existing_id,
+            treated_level_id=level_ids.get((complication.procedure_key, complication.level)),
+            **complication.model_values(),
+        )
+    bulk_create_audited(list(created.values()), Complication, acting_user)
+    return created
 
 
 def _followup_candidates(site: Site, procedures: list[Procedure]) -> list[int]:

@@ -1,8 +1,8 @@
-"""Thin adapter: follow-up planning of an import's procedures, in batches that re-queue themselves."""
+"""Thin adapters: follow-up planning of an import's procedures (batches that re-queue themselves), purge."""
 
 from celery import shared_task
 
-from registry.imports.services import import_followup_plan
+from registry.imports.services import import_files_purge, import_followup_plan
 
 
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
@@ -26,3 +26,8 @@ def resume_import_followup_task() -> None:
         .values_list("pk", flat=True)
     ):
         plan_import_followup_task.delay(batch_id)
+
+
+@shared_task(time_limit=300)
+def import_files_purge_task() -> None:
+    import_files_purge()

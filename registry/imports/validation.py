@@ -11,18 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
+from registry.core.numbers import parse_decimal
+from registry.followup import scoring
+from registry.followup.models import ProtocolEvent, SurveyResponse
+from registry.followup.services import protocol_for_site
 from registry.imports.columns import (
+    ANSWER,
+    ANSWER_REQUIRED,
     BY_NAME,
     CEMENT,
+    COMPLICATION,
+    COMPLICATION_REQUIRED,
+    HISTORY,
+    LEAK_DETAILS,
     LEAKS,
     LEVEL,
+    ODI_COLUMNS,
     PATIENT,
     PATIENT_FIELDS,
     PROCEDURE,
@@ -30,12 +41,24 @@ from registry.imports.columns import (
     Column,
     normalise_header,
 )
+from registry.imports.plans import (
+    AnswerPlan,
+    ComplicationPlan,
+    ImportPlan,
+    LeakPlan,
+    LevelPlan,
+    PatientPlan,
+    ProcedurePlan,
+    RowError,
+    RowNote,
+)
 from registry.imports.reading import Sheet
-from registry.patients.models import AGE_MAX, AGE_MIN, Patient, Site, age_on, validate_karnofsky
+from registry.patients.models import AGE_MAX, AGE_MIN, ConsentStatus, Patient, Site, age_on, validate_karnofsky
 from registry.procedures import services as procedure_services
 from registry.procedures.models import (
     CementLeak,
     CementProduct,
+    Complication,
     Procedure,
     TreatedLevel,
     VertebralLevel,
@@ -45,89 +68,6 @@ from registry.procedures.models import (
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d")
 _TRUE = {"yes", "y", "true", "1", "si", "sí", "s", "x"}
 _FALSE = {"no", "n", "false", "0"}
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    column: str
-    value: str
-    rule: str
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "value": self.value, "rule": self.rule}
-
-
-@dataclass(frozen=True)
-class RowNote:
-    """A warning or a difference from the registry: reported, never blocking."""
-
-    row: int
-    record: str
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "record": self.record, "message": self.message}
-
-
-@dataclass
-class PatientPlan:
-    row: int
-    values: dict[str, Any]
-    existing_id: int | None = None
-
-
-@dataclass
-class ProcedurePlan:
-    row: int
-    patient_key: str
-    values: dict[str, Any]
-    levels: list[LevelPlan] = field(default_factory=list)
-    existing_id: int | None = None
-
-
-@dataclass
-class LevelPlan:
-    row: int
-    values: dict[str, Any]
-    product: CementProduct | None
-    lot_number: str
-    lot_expires_on: dt.date | None
-    leaks: list[tuple[str, str]]
-    existing_id: int | None = None
-
-
-@dataclass
-class ImportPlan:
-    site: Site
-    rows: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    warnings: list[RowNote] = field(default_factory=list)
-    changes: list[RowNote] = field(default_factory=list)
-    patients: dict[str, PatientPlan] = field(default_factory=dict)
-    procedures: dict[tuple, ProcedurePlan] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    batch: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def error_rows(self) -> list[int]:
-        return sorted({error.row for error in self.errors})
-
-    def summary(self) -> dict[str, int]:
-        return {"rows": self.rows, "errors": len(self.errors), "error_rows": len(self.error_rows), **self.counts}
-
-    def as_dict(self) -> dict:
-        return {
-            "ok": self.ok,
-            "summary": self.summary(),
-            "errors": [error.as_dict() for error in self.errors],
-            "warnings": [note.as_dict() for note in self.warnings],
-            "changes": [note.as_dict() for note in self.changes],
-        }
 
 
 # --- Cells --------------------------------------------------------------------------------------------
@@ -176,15 +116,15 @@ def _to_python(field: models.Field, raw: str):
         return parse_date(raw)
     if isinstance(field, models.DecimalField):
         try:
-            return Decimal(raw.replace(",", "."))
-        except InvalidOperation:
+            return parse_decimal(raw)
+        except ValueError:
             raise _CellError("Not a number.") from None
     if isinstance(field, models.IntegerField):
         if field.choices:
             return _choice(field, raw)
         try:
-            number = Decimal(raw.replace(",", "."))
-        except InvalidOperation:
+            number = parse_decimal(raw)
+        except ValueError:
             raise _CellError("Not a whole number.") from None
         if number != number.to_integral_value():
             raise _CellError("Not a whole number.")
@@ -252,6 +192,29 @@ class CellParser:
         if column.record == LEAKS:
             parts = [part.strip() for part in raw.split(";") if part.strip()]
             return tuple(_parse_field(column.field, part) for part in parts)
+        if raw == "" and column.record in (ANSWER, HISTORY, COMPLICATION):
+            return None
+        if column.name in ("withdrawn_on", "answered_on"):
+            return parse_date(raw)
+        if column.name == "time_point":
+            return raw.strip().lower()
+        if column.name == "vas":
+            try:
+                return scoring.vas_validate(parse_decimal(raw))
+            except (ValueError, scoring.InvalidScoreError):
+                raise _CellError("VAS is a number from 0 to 10 with at most one decimal.") from None
+        if column.name in ODI_COLUMNS:
+            if raw not in {"0", "1", "2", "3", "4", "5"}:
+                raise _CellError("An ODI section is scored 0 to 5.")
+            return int(raw)
+        if column.name == "odi_total":
+            try:
+                total = parse_decimal(raw)
+            except ValueError:
+                raise _CellError("Not a number.") from None
+            if not Decimal(0) <= total <= Decimal(100) or total != total.quantize(Decimal("0.1")):
+                raise _CellError("The ODI total is a percent from 0 to 100 with at most one decimal.")
+            return total
         return _parse_field(column.field, raw)
 
 
@@ -301,7 +264,16 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     level_rows: dict[tuple, int] = {}
 
     for number, cells in sheet.rows:
-        parsed: dict[str, dict[str, Any]] = {PATIENT: {}, PROCEDURE: {}, LEVEL: {}, CEMENT: {}, LEAKS: {}}
+        parsed: dict[str, dict[str, Any]] = {
+            PATIENT: {},
+            PROCEDURE: {},
+            LEVEL: {},
+            CEMENT: {},
+            LEAKS: {},
+            HISTORY: {},
+            ANSWER: {},
+            COMPLICATION: {},
+        }
         raw_of: dict[str, str] = {}
         row_errors: list[RowError] = []
         for column, index in columns:
@@ -321,17 +293,23 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
                 if raw_of.get(name, "") == "":
                     row_errors.append(RowError(number, name, "", "A value is required."))
         leak_locations = parsed[LEAKS].get("leaks") or ()
-        detected = parsed[LEAKS].get("leak_detected_by") or ()
-        if leak_locations and len(detected) not in (1, len(leak_locations)):
-            row_errors.append(
-                RowError(
-                    number, "leak_detected_by", raw_of.get("leak_detected_by", ""), "Give one value, or one per leak."
-                )
-            )
-        if detected and not leak_locations:
-            row_errors.append(RowError(number, "leaks", "", "Give the leak locations this detection refers to."))
+        per_leak = {name: parsed[LEAKS].get(name) or () for name in LEAK_DETAILS}
+        for name, values in per_leak.items():
+            allowed = (1, len(leak_locations)) if name == "leak_detected_by" else (0, 1, len(leak_locations))
+            if leak_locations and len(values) not in allowed:
+                row_errors.append(RowError(number, name, raw_of.get(name, ""), "Give one value, or one per leak."))
+        if any(per_leak.values()) and not leak_locations:
+            row_errors.append(RowError(number, "leaks", "", "Give the leak locations these details refer to."))
         if leak_locations and not reaches_level:
             row_errors.append(RowError(number, "leaks", raw_of.get("leaks", ""), "Leaks belong to a treated level."))
+        complication = {name: value for name, value in parsed[COMPLICATION].items() if value not in (None, "")}
+        row_errors.extend(_complication_row_errors(number, raw_of, complication, leak_locations, reaches_procedure))
+        answers = {name: value for name, value in parsed[ANSWER].items() if value is not None}
+        time_point = answers.pop("time_point", None)
+        if not answers:
+            # A time point with nothing answered (a REDCap event row without its survey) is no answer.
+            time_point = None
+        row_errors.extend(_answer_row_errors(number, raw_of, time_point, answers, reaches_procedure))
         if row_errors:
             plan.errors.extend(row_errors)
             continue
@@ -342,7 +320,10 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
         if patient is None:
             plan.patients[patient_key] = patient = PatientPlan(number, parsed[PATIENT])
             patient_rows[patient_key] = number
-        elif _conflicts(plan, number, patient.row, parsed[PATIENT], patient.values, raw_of, "MRN"):
+            patient.history = {k: v for k, v in parsed[HISTORY].items() if v is not None}
+        elif _conflicts(plan, number, patient.row, parsed[PATIENT], patient.values, raw_of, "MRN") or _conflicts(
+            plan, number, patient.row, parsed[HISTORY], patient.history, raw_of, "MRN"
+        ):
             continue
         if not reaches_procedure:
             continue
@@ -353,6 +334,26 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             plan.procedures[procedure_key] = procedure = ProcedurePlan(number, patient_key, parsed[PROCEDURE])
         elif _conflicts(plan, number, procedure.row, parsed[PROCEDURE], procedure.values, raw_of, "procedure"):
             continue
+        if time_point:
+            answer = plan.answers.get((procedure_key, time_point))
+            if answer is None:
+                plan.answers[(procedure_key, time_point)] = AnswerPlan(number, procedure_key, time_point, answers)
+            elif not _conflicts(plan, number, answer.row, answers, answer.values, raw_of, "time point"):
+                answer.values.update(answers)
+        if complication:
+            key = (procedure_key, complication["complication_type"], complication["complication_onset_on"])
+            level = parsed[LEVEL]["level"] if reaches_level else None
+            if key in plan.complications:
+                plan.errors.append(
+                    RowError(
+                        number,
+                        "complication_type",
+                        raw_of["complication_type"],
+                        f"The same complication (type and onset) is already in row {plan.complications[key].row}.",
+                    )
+                )
+                continue
+            plan.complications[key] = ComplicationPlan(number, procedure_key, level, complication)
         if not reaches_level:
             continue
 
@@ -369,9 +370,18 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             )
             continue
         level_rows[level_key] = number
-        pairs = list(
-            zip(leak_locations, detected * len(leak_locations) if len(detected) == 1 else detected, strict=True)
-        )
+        spread = {
+            name: (values * len(leak_locations) if len(values) == 1 else values or ("",) * len(leak_locations))
+            for name, values in per_leak.items()
+        }
+        leaks = [
+            LeakPlan(location, *details)
+            for location, *details in zip(leak_locations, *(spread[name] for name in LEAK_DETAILS), strict=True)
+        ]
+        if complication.get("complication_leak"):
+            for leak in leaks:
+                if leak.location == complication["complication_leak"]:
+                    leak.complication_key = key
         procedure.levels.append(
             LevelPlan(
                 number,
@@ -379,7 +389,7 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
                 parsed[CEMENT].get("cement_product"),
                 parsed[CEMENT].get("lot_number", ""),
                 parsed[CEMENT].get("lot_expires_on"),
-                pairs,
+                leaks,
             )
         )
 
@@ -387,6 +397,55 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     if plan.ok:
         _match_registry(plan)
     return plan
+
+
+def _complication_row_errors(
+    number: int, raw_of: dict, complication: dict, leak_locations: tuple, reaches_procedure: bool
+) -> list[RowError]:
+    if not complication:
+        return []
+    errors = []
+    if not reaches_procedure:
+        errors.append(
+            RowError(number, "complication_type", "", "A complication belongs to a procedure: give its performed_on.")
+        )
+    for name in COMPLICATION_REQUIRED:
+        if name not in complication:
+            errors.append(RowError(number, name, "", "A value is required."))
+    leak = complication.get("complication_leak")
+    if leak and leak not in leak_locations:
+        errors.append(RowError(number, "complication_leak", leak, "Not one of this row's leaks: list it in leaks too."))
+    onset, resolved = complication.get("complication_onset_on"), complication.get("complication_resolved_on")
+    if onset and resolved and resolved < onset:
+        errors.append(RowError(number, "complication_resolved_on", str(resolved), "Resolution is before onset."))
+    return errors
+
+
+def _answer_row_errors(
+    number: int, raw_of: dict, time_point: str | None, answers: dict, reaches_procedure: bool
+) -> list[RowError]:
+    errors = []
+    instruments = {name for name in answers if name not in ANSWER_REQUIRED}
+    if not time_point:
+        if answers:
+            errors.append(RowError(number, "time_point", "", "Give the time point these answers belong to."))
+        return errors
+    if not reaches_procedure:
+        errors.append(
+            RowError(number, "time_point", time_point, "Answers belong to a procedure: give its performed_on.")
+        )
+    for name in ANSWER_REQUIRED:
+        if raw_of.get(name, "") == "":
+            errors.append(RowError(number, name, "", "A value is required."))
+    if not instruments:
+        errors.append(
+            RowError(number, "time_point", time_point, "No answer on this row: give VAS, ODI sections or an ODI total.")
+        )
+    if "odi_total" in answers and instruments & set(ODI_COLUMNS):
+        errors.append(
+            RowError(number, "odi_total", raw_of.get("odi_total", ""), "Give the ODI sections or the total, not both.")
+        )
+    return errors
 
 
 def _conflicts(
@@ -414,8 +473,63 @@ def _record_errors(plan: ImportPlan, row: int, exc: ValidationError, default_col
             plan.errors.append(RowError(row, column, "", message))
 
 
+def _check_history(plan: ImportPlan) -> None:
+    """Withdrawal dates and answers against the patient, the protocol and the calendar."""
+    codes = list(
+        ProtocolEvent.objects.filter(protocol=protocol_for_site(plan.site))
+        .order_by("window_start_day")
+        .values_list("code", flat=True)
+    )
+    today = timezone.localdate()
+    for patient in plan.patients.values():
+        withdrawn_on = patient.history.get("withdrawn_on")
+        if withdrawn_on is None:
+            continue
+        consent_date = patient.values.get("consent_date")
+        if patient.values.get("consent_status") != ConsentStatus.WITHDRAWN:
+            rule = "A withdrawal date needs consent_status withdrawn."
+        elif consent_date and withdrawn_on < consent_date:
+            rule = "The withdrawal is before the consent."
+        elif withdrawn_on > today:
+            rule = "This date is in the future."
+        else:
+            continue
+        plan.errors.append(RowError(patient.row, "withdrawn_on", str(withdrawn_on), rule))
+    for answer in plan.answers.values():
+        if answer.time_point not in codes:
+            plan.errors.append(
+                RowError(
+                    answer.row,
+                    "time_point",
+                    answer.time_point,
+                    "Not a time point of the site's protocol: one of " + ", ".join(codes) + ".",
+                )
+            )
+        answered_on = answer.values.get("answered_on")
+        deceased_on = plan.patients[answer.procedure_key[0]].values.get("deceased_on")
+        if answered_on and answered_on > today:
+            plan.errors.append(RowError(answer.row, "answered_on", str(answered_on), "This date is in the future."))
+        elif answered_on and deceased_on and answered_on > deceased_on:
+            plan.errors.append(
+                RowError(answer.row, "answered_on", str(answered_on), "The answers are dated after the death.")
+            )
+
+
 def _check_records(plan: ImportPlan) -> None:
     """Rules across fields of a record, with the registry's own checks where it has them."""
+    _check_history(plan)
+    for complication in plan.complications.values():
+        performed_on = plan.procedures[complication.procedure_key].values["performed_on"]
+        onset = complication.values["complication_onset_on"]
+        if onset < performed_on:
+            plan.errors.append(
+                RowError(
+                    complication.row,
+                    "complication_onset_on",
+                    str(onset),
+                    f"Onset is before the procedure ({performed_on}).",
+                )
+            )
     for patient in plan.patients.values():
         try:
             Patient(**{k: v for k, v in patient.values.items() if k in PATIENT_FIELDS}).clean()
@@ -453,16 +567,16 @@ def _check_records(plan: ImportPlan) -> None:
                 RowError(procedure.row, "baseline_karnofsky", str(values.get("baseline_karnofsky")), exc.messages[0])
             )
         instance = Procedure(**values)
-        errors = procedure_services._Errors()
-        procedure_services._prepare_procedure(instance, errors)
+        errors = procedure_services.FieldErrors()
+        procedure_services.prepare_procedure(instance, errors)
         values["fracture_age"] = instance.fracture_age
         for key, messages in errors.by_key.items():
             column = key.split(".")[-1]
             for message in messages:
                 plan.errors.append(RowError(procedure.row, column, str(values.get(column, "")), message))
         for level in procedure.levels:
-            errors = procedure_services._Errors()
-            procedure_services._check_level_against_procedure(TreatedLevel(**level.values), instance, errors, "level")
+            errors = procedure_services.FieldErrors()
+            procedure_services.check_level_against_procedure(TreatedLevel(**level.values), instance, errors, "level")
             for key, messages in errors.by_key.items():
                 column = key.split(".")[-1]
                 for message in messages:
@@ -566,7 +680,28 @@ def _match_registry(plan: ImportPlan) -> None:
                 or current["cement_lot__lot_number_normalised"] != normalise_lot_number(level.lot_number)
             ):
                 differences.append("cement: registry has another product or lot number")
-            if sorted(location for location, _ in level.leaks) != sorted(leaks_of.get(current["id"], [])):
+            if sorted(leak.location for leak in level.leaks) != sorted(leaks_of.get(current["id"], [])):
                 differences.append("leaks: registry has other leak locations")
             counts["levels_changed" if differences else "levels_unchanged"] += 1
             plan.changes.extend(RowNote(level.row, "level", d) for d in differences)
+
+    # Answers are new unless the procedure already has answers at that time point.
+    answered: set[tuple[int, str]] = set()
+    for ids in _chunks(procedure_ids):
+        answered.update(SurveyResponse.objects.filter(procedure_id__in=ids).values_list("procedure_id", "event_code"))
+    for answer in plan.answers.values():
+        procedure_id = plan.procedures[answer.procedure_key].existing_id
+        answer.existing = (procedure_id, answer.time_point) in answered
+        counts["answers_unchanged" if answer.existing else "answers_new"] += 1
+
+    # Complications are new unless the procedure has one of the same type and onset.
+    reported: set[tuple] = set()
+    for ids in _chunks(procedure_ids):
+        reported.update(
+            Complication.objects.filter(procedure_id__in=ids).values_list(
+                "procedure_id", "complication_type", "onset_on"
+            )
+        )
+    for (procedure_key, kind, onset), complication in plan.complications.items():
+        complication.existing = (plan.procedures[procedure_key].existing_id, kind, onset) in reported
+        counts["complications_unchanged" if complication.existing else "complications_new"] += 1

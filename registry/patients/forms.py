@@ -9,23 +9,24 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from registry.core.numbers import DecimalCommaFormField
 from registry.patients.models import ConsentStatus, Patient
 from registry.patients.selectors import FollowUpStatus
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
 
 
 def formfield(model_field, **kwargs):
-    """Native date pickers and number inputs that accept one decimal."""
+    """Native date pickers, and decimal inputs that take a comma or a point ("7,5" or "7.5")."""
+    if isinstance(model_field, models.DecimalField):
+        kwargs.setdefault("form_class", DecimalCommaFormField)
     field = model_field.formfield(**kwargs)
     if field is None:
         return None
     if isinstance(field, forms.DateField):
         field.widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    if isinstance(field, forms.DecimalField):
-        field.widget.attrs.setdefault("step", "any")
-        field.widget.attrs.setdefault("inputmode", "decimal")
     return field
 
 

@@ -63,7 +63,9 @@ def warnings_digest(warnings: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(warnings)).encode()).hexdigest()[:16]
 
 
-class _Errors:
+class FieldErrors:
+    """Errors collected by key (``prefix.field``) across a record and its parts; the import uses it too."""
+
     def __init__(self) -> None:
         self.by_key: dict[str, list[str]] = {}
 
@@ -205,7 +207,8 @@ def _fracture_age_category(days: int) -> str:
     return FractureAge.CHRONIC
 
 
-def _prepare_procedure(procedure: Procedure, errors: _Errors, prefix: str = "procedure") -> None:
+def prepare_procedure(procedure: Procedure, errors: FieldErrors, prefix: str = "procedure") -> None:
+    """Derive the fracture-age category from its days, or report the two disagreeing."""
     days = procedure.fracture_age_days
     if days is not None:
         expected = _fracture_age_category(days)
@@ -219,7 +222,7 @@ def _prepare_procedure(procedure: Procedure, errors: _Errors, prefix: str = "pro
             )
 
 
-def _check_level_against_procedure(level: TreatedLevel, procedure: Procedure, errors: _Errors, prefix: str) -> None:
+def check_level_against_procedure(level: TreatedLevel, procedure: Procedure, errors: FieldErrors, prefix: str) -> None:
     if level.balloon_inflated and procedure.procedure_type == ProcedureType.PVP:
         errors.add(f"{prefix}.balloon_inflated", _("A balloon is inflated in kyphoplasty, not in vertebroplasty."))
 
@@ -247,7 +250,7 @@ def procedure_record(
     after commit.
     """
     access.require_data_entry(acting_user, patient.site_id)
-    errors = _Errors()
+    errors = FieldErrors()
     seen: dict[int, int] = {}
     level_ordinals = set()
     for i, row in enumerate(levels):
@@ -282,7 +285,7 @@ def procedure_record(
         # First pass: build and validate every record without writing a clinical row, so that the
         # form can show all errors at once. Lots may be created here; an error rolls them back.
         procedure = Procedure(patient=patient, site_id=patient.site_id, recorded_by=acting_user, **data)
-        _prepare_procedure(procedure, errors)
+        prepare_procedure(procedure, errors)
         errors.validate("procedure", procedure)
         performed_on = procedure.performed_on
 
@@ -295,7 +298,7 @@ def procedure_record(
                 level.cement_lot = _resolve_lot(row, acting_user)
             except ValidationError as exc:
                 errors.absorb(prefix, exc)
-            _check_level_against_procedure(level, procedure, errors, prefix)
+            check_level_against_procedure(level, procedure, errors, prefix)
             exclude = ["procedure"] if level.cement_lot_id else ["procedure", "cement_lot"]
             errors.validate(prefix, level, exclude=exclude, validate_constraints=False)
             built_levels.append(level)
@@ -365,7 +368,7 @@ PROCEDURE_EDITABLE_FIELDS = tuple(
 def procedure_update(*, procedure: Procedure, acting_user, data: dict[str, Any], confirm: bool = False) -> Procedure:
     """Change a session; a new date or type is announced (``procedure_changed``) so follow-up re-plans."""
     access.require_data_entry(acting_user, procedure.site_id)
-    errors = _Errors()
+    errors = FieldErrors()
     with transaction.atomic(), acting_as(acting_user):
         procedure = Procedure.objects.select_for_update().select_related("patient").get(pk=procedure.pk)
         before = (procedure.performed_on, procedure.procedure_type)
@@ -373,7 +376,7 @@ def procedure_update(*, procedure: Procedure, acting_user, data: dict[str, Any],
             if field not in PROCEDURE_EDITABLE_FIELDS:
                 raise ValidationError(_("%(f)s cannot be changed here.") % {"f": field})
             setattr(procedure, field, value)
-        _prepare_procedure(procedure, errors, prefix="procedure")
+        prepare_procedure(procedure, errors, prefix="procedure")
         # Imported or older rows may have no recorder; that is not the editor's problem.
         errors.validate("procedure", procedure, exclude=["recorded_by"])
         if procedure.performed_on:
@@ -417,14 +420,14 @@ def _single_level_warnings(procedure: Procedure, row: dict[str, Any], *, extra_l
 
 
 def _save_level(level: TreatedLevel, procedure: Procedure, row: dict[str, Any], acting_user, confirm: bool, new: bool):
-    errors = _Errors()
+    errors = FieldErrors()
     try:
         level.cement_lot = _resolve_lot(row, acting_user)
     except ValidationError as exc:
         errors.absorb("level", exc)
     for field, value in _level_fields(row).items():
         setattr(level, field, value)
-    _check_level_against_procedure(level, procedure, errors, "level")
+    check_level_against_procedure(level, procedure, errors, "level")
     errors.validate("level", level, exclude=["cement_lot"] if not level.cement_lot_id else None)
     if level.level is not None:
         duplicate = procedure.levels.filter(level=level.level).exclude(pk=level.pk).exists()
@@ -479,7 +482,7 @@ def treated_level_remove(*, treated_level: TreatedLevel, acting_user) -> None:
 def _save_leak(leak: CementLeak, data: dict[str, Any], acting_user) -> CementLeak:
     for field, value in data.items():
         setattr(leak, field, value)
-    errors = _Errors()
+    errors = FieldErrors()
     errors.validate("leak", leak)
     complication = leak.complication
     if complication and complication.procedure_id != leak.treated_level.procedure_id:
@@ -516,7 +519,7 @@ def leak_remove(*, leak: CementLeak, acting_user) -> None:
 def _save_complication(complication: Complication, data: dict[str, Any], acting_user) -> Complication:
     for field, value in data.items():
         setattr(complication, field, value)
-    errors = _Errors()
+    errors = FieldErrors()
     errors.validate("complication", complication)
     errors.raise_if_any()
     complication._history_user = acting_user

@@ -208,8 +208,6 @@ RULE = re.compile(
 ALLOWED = {
     "registry/access.py": "the one door",
     "registry/core/management/commands/seed_demo.py": "names the demo logins' roles; grants them via accounts",
-    # Being rewritten on the imports branch; the lead replaces it with access.require_coordinator.
-    "registry/imports/services.py": "require_coordinator, delegating to access.coordinator_site_ids",
 }
 
 

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.imports.reading import UnreadableFile
+from registry.imports.reading import MAX_FILE_BYTES, UnreadableFile
 from registry.imports.services import ImportRejected, import_file
 from registry.patients.models import Site
 
@@ -34,6 +34,8 @@ class Command(BaseCommand):
         if acting_user is None:
             raise CommandError(f"No active user {user!r}.")
         try:
+            if file.stat().st_size > MAX_FILE_BYTES:
+                raise CommandError(f"{file} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: split it by year.")
             data = file.read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None

@@ -1,0 +1,170 @@
+"""The follow-up history of imported procedures: reconstructed from what the file says, not invented.
+
+For every window of the site's protocol, an imported procedure gets the event that happened:
+
+- **completed**, with the imported answer, when an answer of that time point is dated inside the
+  window (open or closed);
+- **censored** (cancelled with ``CancelCause.DECEASED`` / ``WITHDRAWN``) when the death or the
+  withdrawal came on or before the window's close;
+- **not applicable** (cancelled, ``CancelCause.NOT_IN_FOLLOWUP``) when the window closed before
+  the patient consented;
+- **missed** when the window closed with no answer;
+- windows still open or to come are left to the follow-up planner (after the commit, as for
+  any new case), so the first invitation follows the usual rules. Nothing here sends anything.
+
+Patients who never consented get no events, as on the screens. Answers dated outside their time
+point's window are kept, without an event. A re-import adds only answers not yet in the registry
+and completes an event left without one when the new answer falls in its window.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from django.utils import timezone
+
+from registry.followup import scoring
+from registry.followup.models import CancelCause, EventStatus, FollowUpEvent, SurveyResponse
+from registry.followup.services import event_dates, protocol_for_site
+from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
+from registry.imports.plans import AnswerPlan, ImportPlan, PatientPlan
+from registry.patients.models import ConsentStatus
+
+CENSOR_REASONS = {
+    CancelCause.DECEASED: "Patient deceased (imported history).",
+    CancelCause.WITHDRAWN: "Patient withdrew consent (imported history).",
+    CancelCause.NOT_IN_FOLLOWUP: "Not applicable: the window closed before consent (imported history).",
+}
+
+
+def event_outcome(
+    *, opens: date, closes: date, today: date, patient: PatientPlan, answer: AnswerPlan | None
+) -> tuple[str, str] | None:
+    """(status, cancel cause) of one window of an imported procedure; None leaves it to the planner."""
+    if answer is not None and opens <= answer.values["answered_on"] <= closes:
+        return EventStatus.COMPLETED, ""
+    deceased_on = patient.values.get("deceased_on")
+    if deceased_on and deceased_on <= closes:
+        return EventStatus.CANCELLED, CancelCause.DECEASED
+    if patient.values.get("consent_status") == ConsentStatus.WITHDRAWN:
+        withdrawn_on = patient.history.get("withdrawn_on")
+        if withdrawn_on is None or withdrawn_on <= closes:
+            return EventStatus.CANCELLED, CancelCause.WITHDRAWN
+    if closes >= today:
+        return None
+    consent_date = patient.values.get("consent_date")
+    if consent_date and closes < consent_date:
+        return EventStatus.CANCELLED, CancelCause.NOT_IN_FOLLOWUP
+    return EventStatus.MISSED, ""
+
+
+def _response(answer: AnswerPlan, *, patient_id: int, procedure_id: int, language: str, acting_user, now):
+    values = answer.values
+    response = SurveyResponse(
+        patient_id=patient_id,
+        procedure_id=procedure_id,
+        event_code=answer.time_point,
+        source=values["answer_source"],
+        collected_on=values["answered_on"],
+        language=language or "en",
+        vas=values.get("vas"),
+        entered_by=acting_user,
+        submitted_at=now,
+    )
+    sections = answer.odi_answers
+    if sections:
+        odi = scoring.odi_score(sections)
+        response.odi_answers = sections
+        response.odi_percent = odi.rounded_percent
+        response.odi_answered = odi.answered
+        response.odi_complete = odi.complete
+    elif values.get("odi_total") is not None:
+        # Total-only: a percent with no sections (odi_answered 0) is how such a score is flagged.
+        response.odi_percent = values["odi_total"]
+    return response
+
+
+def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, int]:
+    """Create the past events and the answers of the plan's procedures (ids already set)."""
+    now = timezone.now()
+    protocol_events = list(protocol_for_site(plan.site).events.all())
+    answers_of: dict[tuple, dict[str, AnswerPlan]] = defaultdict(dict)
+    for answer in plan.answers.values():
+        if not answer.existing:
+            answers_of[answer.procedure_key][answer.time_point] = answer
+    procedure_ids = [procedure.existing_id for procedure in plan.procedures.values()]
+    existing_events: dict[tuple[int, str], FollowUpEvent] = {}
+    # In chunks: SQLite takes at most 32,766 parameters per query.
+    for start in range(0, len(procedure_ids), BATCH_SIZE):
+        chunk = procedure_ids[start : start + BATCH_SIZE]
+        for event in FollowUpEvent.objects.filter(procedure_id__in=chunk).select_related("response"):
+            existing_events[(event.procedure_id, event.event_code)] = event
+
+    new_events: list[FollowUpEvent] = []
+    completed: list[FollowUpEvent] = []
+    responses: list[SurveyResponse] = []
+    event_of_response: list[FollowUpEvent | None] = []
+    counts: dict[str, int] = defaultdict(int)
+    for key, procedure in plan.procedures.items():
+        patient = plan.patients[procedure.patient_key]
+        answers = answers_of.get(key, {})
+        planned = patient.values.get("consent_status") != ConsentStatus.PENDING
+        linked: dict[str, FollowUpEvent] = {}
+        for protocol_event in protocol_events if planned else ():
+            opens, invite, closes = event_dates(procedure.values["performed_on"], protocol_event)
+            answer = answers.get(protocol_event.code)
+            event = existing_events.get((procedure.existing_id, protocol_event.code))
+            if event is not None:
+                # Already in the registry: only a new answer in its window can complete it.
+                in_window = answer is not None and opens <= answer.values["answered_on"] <= closes
+                if in_window and event.status != EventStatus.COMPLETED and not hasattr(event, "response"):
+                    event.status, event.cancel_cause, event.cancel_reason = EventStatus.COMPLETED, "", ""
+                    event.status_changed_at = now
+                    completed.append(event)
+                    linked[protocol_event.code] = event
+                continue
+            outcome = event_outcome(opens=opens, closes=closes, today=today, patient=patient, answer=answer)
+            if outcome is None:
+                continue
+            status, cause = outcome
+            event = FollowUpEvent(
+                procedure_id=procedure.existing_id,
+                patient_id=patient.existing_id,
+                site=plan.site,
+                protocol_event=protocol_event,
+                event_code=protocol_event.code,
+                window_opens_on=opens,
+                invite_on=invite,
+                window_closes_on=closes,
+                status=status,
+                status_changed_at=now,
+                cancel_cause=cause,
+                cancel_reason=CENSOR_REASONS.get(cause, ""),
+            )
+            new_events.append(event)
+            counts[f"events_{cause or status}"] += 1
+            if status == EventStatus.COMPLETED:
+                linked[protocol_event.code] = event
+        for time_point, answer in answers.items():
+            responses.append(
+                _response(
+                    answer,
+                    patient_id=patient.existing_id,
+                    procedure_id=procedure.existing_id,
+                    language=patient.values.get("preferred_language", ""),
+                    acting_user=acting_user,
+                    now=now,
+                )
+            )
+            event_of_response.append(linked.get(time_point))
+
+    FollowUpEvent.objects.bulk_create(new_events, batch_size=BATCH_SIZE)
+    FollowUpEvent.objects.bulk_update(
+        completed, ["status", "cancel_cause", "cancel_reason", "status_changed_at"], batch_size=BATCH_SIZE
+    )
+    for response, event in zip(responses, event_of_response, strict=True):
+        response.event = event
+    bulk_create_audited(responses, SurveyResponse, acting_user)
+    counts["events_completed_later"] = len(completed)
+    return dict(counts)
