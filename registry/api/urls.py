@@ -31,5 +31,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("auth/logout/", views.TokenRevokeView.as_view(), name="token_revoke"),
+    path("auth/logoutall/", views.TokenRevokeAllView.as_view(), name="token_revoke_all"),
     path("", include(router.urls)),
 ]
