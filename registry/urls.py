@@ -1,8 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from registry.accounts import views as account_views
 from registry.core import views as core_views
 
 urlpatterns = [
@@ -13,12 +13,7 @@ urlpatterns = [
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     # Password reset by email (a link valid for PASSWORD_RESET_TIMEOUT), and two-factor pages.
-    path(
-        "accounts/reset/",
-        # Links are built on SITE_URL, never on the request's Host header.
-        auth_views.PasswordResetView.as_view(extra_email_context={"site_url": settings.SITE_URL}),
-        name="password_reset",
-    ),
+    path("accounts/reset/", account_views.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "accounts/reset/<uidb64>/<token>/",

@@ -1,11 +1,14 @@
-"""Two-factor pages: enrol an authenticator app, confirm a code after the password, recovery codes."""
+"""Account pages: password reset by email, and two-factor authentication (enrol an authenticator
+app, confirm a code after the password, recovery codes)."""
 
 from __future__ import annotations
 
 import base64
 
 import segno
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,6 +27,14 @@ def _next_url(request) -> str:
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return "/"
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's view; the emailed link is built on SITE_URL, never on the request's Host header."""
+
+    def form_valid(self, form):
+        self.extra_email_context = {"site_url": settings.SITE_URL}
+        return super().form_valid(form)
 
 
 @never_cache
