@@ -129,3 +129,23 @@ def test_guessing_tokens_from_one_address_is_throttled(coordinator_a, capsys, se
     assert _get(token, attacker).status_code == 429
     # ...while the integration at its own address goes on working.
     assert _get(token, "203.0.113.7").status_code == 200
+
+
+def test_an_administrator_issues_a_token_in_the_admin_and_sees_it_once(coordinator_a, admin_user, client_for):
+    admin = client_for(admin_user)
+
+    response = admin.post("/admin/knox/authtoken/add/", {"user": coordinator_a.pk, "days": "30"}, follow=True)
+
+    (message,) = [str(m) for m in response.context["messages"] if "shown once" in str(m)]
+    token = message.rsplit(" ", 1)[1]
+    issued = AuthToken.objects.get()
+    assert issued.user == coordinator_a and timedelta(days=30) - (issued.expiry - issued.created) < timedelta(seconds=5)
+    assert _get(token).status_code == 200
+    assert token not in admin.get(f"/admin/knox/authtoken/{issued.pk}/change/").content.decode()
+
+
+def test_the_admin_refuses_a_token_for_a_reviewer(reviewer_a, admin_user, client_for):
+    response = client_for(admin_user).post("/admin/knox/authtoken/add/", {"user": reviewer_a.pk})
+
+    assert response.status_code == 200 and "no coordinator or investigator role" in response.content.decode()
+    assert not AuthToken.objects.exists()
