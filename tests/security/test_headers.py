@@ -118,3 +118,18 @@ def test_pages_and_api_docs_work_under_the_policy_in_chromium(live_server, coord
             browser.close()
 
     assert violations == []
+
+
+@pytest.mark.django_db
+def test_dashboard_charts_keep_their_colours_without_inline_css(site_a, site_b, reviewer_a, client_for):
+    from tests.reports.cohort import build_cohort
+
+    build_cohort(site_a, site_b)
+
+    page = client_for(reviewer_a).get("/reports/").content.decode()
+
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert charts
+    assert not [chart for chart in charts if "style=" in chart or "<style" in chart]
+    # Vertebroplasty's colour is still drawn, as a presentation attribute the policy allows.
+    assert re.search(r'(fill|stroke)="#0b5cad"', "".join(charts))
