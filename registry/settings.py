@@ -324,7 +324,8 @@ API_TOKEN_FAILURE_WINDOW_SECONDS = env.int("API_TOKEN_FAILURE_WINDOW_MINUTES", d
 
 # Two-factor authentication (registry/accounts/middleware.py): every account that sees identified
 # data (coordinators, investigators, administrators) confirms a TOTP code or a recovery code after
-# its password. On by default in production; the demo and the tests turn it on where they need it.
+# its password. On by default in production (DEBUG off); off in development, the demo and the
+# tests, which turn it on where they check it (tests/security/test_two_factor.py).
 REQUIRE_2FA = env.bool("REQUIRE_2FA", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Spine registry")
 MIDDLEWARE.insert(
