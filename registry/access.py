@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -268,3 +269,9 @@ def aggregate_access_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def must_use_two_factor(user) -> bool:
+    """Accounts that see identified data (administrators included) confirm a second factor after
+    their password when ``REQUIRE_2FA`` is on; reviewers, who see aggregates only, need not."""
+    return settings.REQUIRE_2FA and can_see_identified(user)

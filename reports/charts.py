@@ -29,13 +29,32 @@ COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": 
 SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "registry-reports", "font.size": 9}
 
 
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.S)
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"]*)"')
+
+
+def _presentation_attributes(match: re.Match) -> str:
+    declarations = (d.split(":", 1) for d in match.group(1).split(";") if ":" in d)
+    return "".join(f' {name.strip()}="{escape(value.strip())}"' for name, value in declarations)
+
+
+def _without_inline_css(text: str) -> str:
+    """The pages' Content-Security-Policy forbids inline styles, which matplotlib writes as
+    ``style`` attributes and a ``<style>`` element: say the same with SVG presentation attributes
+    (fill, stroke, font-size...), which are markup, not CSS, and need no exemption."""
+    text = _STYLE_ELEMENT.sub("", text)
+    text = _STYLE_ATTRIBUTE.sub(_presentation_attributes, text)
+    # What the removed <style> said for every element (*{...}), inherited from the root instead.
+    return text.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
+
+
 def _svg(figure: Figure, label: str) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
         # Fixed margins (see _figure) rather than bbox_inches="tight", which draws the figure twice.
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    text = text[text.index("<svg") :]
+    text = _without_inline_css(text[text.index("<svg") :])
     # Scale with the page, and name the chart for assistive technology.
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", text, count=1)
     return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)

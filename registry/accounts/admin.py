@@ -2,12 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from registry.access import is_registry_admin
+from registry.access import is_registry_admin, must_use_two_factor
 from registry.accounts.models import SiteMembership
 from registry.core.admin import AuditedAdmin
 
-# The admin is for registry administrators (superusers) only: a staff flag alone is not enough.
-admin.site.has_permission = lambda request: is_registry_admin(request.user)
+# The admin is for registry administrators (superusers) only: a staff flag alone is not enough;
+# with REQUIRE_2FA, only once they have confirmed their second factor (registry/accounts/middleware.py).
+admin.site.has_permission = lambda request: (
+    is_registry_admin(request.user) and (request.user.is_verified() or not must_use_two_factor(request.user))
+)
 admin.site.site_header = "Vertebral augmentation registry — administration"
 
 

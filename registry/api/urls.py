@@ -4,13 +4,24 @@ The schema and both documentation pages are served from the project (drf-spectac
 assets, no CDN) to authenticated users.
 """
 
+from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from registry.api import views
 
 app_name = "api"
+
+# Redoc's bundle adds two <style> elements as it loads, before its nonce option is read (see
+# registry/static/registry/redoc-init.js): an empty one and a fixed stylesheet of the pinned
+# drf-spectacular-sidecar release. Their hashes allow exactly those on this page; a new release
+# that changes them shows as a CSP violation in tests/security/test_headers.py.
+REDOC_STYLE_HASHES = [
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+]
+REDOC_VIEW = csp_update({"style-src": REDOC_STYLE_HASHES})(SpectacularRedocView.as_view(url_name="api:schema"))
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -29,7 +40,10 @@ router.register("imports", views.ImportViewSet, basename="import")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # The split view serves Swagger UI's init script as its own request: no inline script (CSP).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", REDOC_VIEW, name="redoc"),
+    path("auth/logout/", views.TokenRevokeView.as_view(), name="token_revoke"),
+    path("auth/logoutall/", views.TokenRevokeAllView.as_view(), name="token_revoke_all"),
     path("", include(router.urls)),
 ]

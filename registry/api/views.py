@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from knox import views as knox_views
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from registry import access
 from registry.api import filters, schema
 from registry.api import serializers as s
+from registry.api.authentication import ThrottledTokenAuthentication
 from registry.api.errors import api_exception_handler
 from registry.api.permissions import IdentifiedAccess
 from registry.core.audit import access_log_record
@@ -39,7 +41,7 @@ LIST_ERRORS = {404: schema.NOT_FOUND}
 
 class RegistryViewSet(viewsets.GenericViewSet):
     # Token first: an anonymous client is told (401, WWW-Authenticate: Token) how to authenticate.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     permission_classes = [IdentifiedAccess]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     site_field = "site"
@@ -533,3 +535,20 @@ class ImportViewSet(RegistryViewSet):
         report = {**plan.as_dict(), "committed": committed, "batch": batch.pk}
         code = status.HTTP_201_CREATED if committed else status.HTTP_200_OK if plan.ok else status.HTTP_400_BAD_REQUEST
         return Response(report, status=code)
+
+
+# --- API tokens: a client revokes its own token, or all of its user's tokens ------------------
+
+
+@extend_schema(tags=["tokens"], request=None, responses={204: None})
+class TokenRevokeView(knox_views.LogoutView):
+    """Revoke the token this request is authenticated with; it stops working at once."""
+
+    authentication_classes = [ThrottledTokenAuthentication]
+
+
+@extend_schema(tags=["tokens"], request=None, responses={204: None})
+class TokenRevokeAllView(knox_views.LogoutAllView):
+    """Revoke every token of this request's user (for example after a token leaked)."""
+
+    authentication_classes = [ThrottledTokenAuthentication]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from registry.patients.models import Patient
 from registry.procedures.models import Procedure
@@ -121,14 +119,3 @@ def test_throttling_answers_429(api_for, case_a, coordinator_a, settings, monkey
     client = api_for(coordinator_a)
     codes = [client.get("/api/sites/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-
-
-@pytest.mark.django_db
-def test_token_command_issues_and_rotates(coordinator_a, reviewer_a, capsys):
-    call_command("issue_api_token", "coord_a")
-    first = capsys.readouterr().out.strip()
-    assert Token.objects.get(user=coordinator_a).key == first
-    call_command("issue_api_token", "coord_a", rotate=True)
-    assert capsys.readouterr().out.strip() != first
-    with pytest.raises(Exception, match="no coordinator or investigator role"):
-        call_command("issue_api_token", "reviewer_a")

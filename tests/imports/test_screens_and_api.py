@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from registry.imports import sample
@@ -88,7 +88,7 @@ def test_export_download_is_logged(client_for, site_a, coordinator_a, product):
 @pytest.mark.django_db
 def test_api_import_previews_then_commits(site_a, coordinator_a, product):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=coordinator_a).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=coordinator_a)[1]}")
     data = sample.to_csv(rows())
 
     preview = client.post(
