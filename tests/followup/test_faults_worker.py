@@ -164,7 +164,6 @@ class RedisServer:
 
     def queued(self) -> int:
         import redis
-
         from django.conf import settings
 
         client = redis.Redis.from_url(self.url)
