@@ -260,7 +260,7 @@ def test_the_mapping_step_in_the_browser_suggests_saves_and_is_offered_at_upload
 @pytest.mark.django_db
 def test_the_api_import_takes_a_saved_mapping_by_name(site_a, coordinator_a, product):
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     suggested = mapping.redcap_preset(dictionary_csv(), ["baseline_arm_1", "3_months_arm_1"])
@@ -272,7 +272,7 @@ def test_the_api_import_takes_a_saved_mapping_by_name(site_a, coordinator_a, pro
         site=site_a, acting_user=coordinator_a, name="rc", columns=columns, codes=codes, record_column="record_id"
     )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=coordinator_a).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=coordinator_a)[1]}")
 
     def post(name):
         upload = SimpleUploadedFile("export.csv", raw_export())

@@ -38,6 +38,8 @@ def browser_page(live_server, coordinator_a, monkeypatch):
 
 def test_a_coordinator_enters_a_two_level_kyphoplasty_in_the_browser(browser_page, live_server, site_a):
     kit_product()
+    from playwright.sync_api import expect
+
     page = browser_page
     page.goto(f"{live_server.url}/cases/new/")
 
@@ -59,7 +61,7 @@ def test_a_coordinator_enters_a_two_level_kyphoplasty_in_the_browser(browser_pag
     # The scanner types the element string and Enter: the row fills, nothing is submitted.
     page.fill("#id_levels-0-scan", SCAN)
     page.press("#id_levels-0-scan", "Enter")
-    page.wait_for_function("document.querySelector('#id_levels-0-lot_number').value === 'AB12345'")
+    expect(page.locator("#id_levels-0-lot_number")).to_have_value("AB12345")
     assert page.input_value("#id_levels-0-lot_expires_on") == "2027-12-31"
     page.select_option("#id_levels-0-level", label="T12")
     page.select_option("#id_levels-0-approach", "bipedicular")
@@ -67,7 +69,7 @@ def test_a_coordinator_enters_a_two_level_kyphoplasty_in_the_browser(browser_pag
 
     page.fill("#id_levels-1-scan", SCAN)
     page.press("#id_levels-1-scan", "Enter")
-    page.wait_for_function("document.querySelector('#id_levels-1-lot_number').value === 'AB12345'")
+    expect(page.locator("#id_levels-1-lot_number")).to_have_value("AB12345")
     page.select_option("#id_levels-1-level", label="L1")
     page.select_option("#id_levels-1-approach", "bipedicular")
     page.fill("#id_levels-1-cement_volume_ml", "2.0")
