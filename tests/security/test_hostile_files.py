@@ -16,8 +16,8 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from openpyxl import Workbook
 from knox.models import AuthToken
+from openpyxl import Workbook
 from rest_framework.test import APIClient
 
 from registry.imports import reading, sample
