@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -55,6 +56,13 @@ def coordinator_site_ids(user) -> list[int] | None:
     return _site_ids(user, (Role.COORDINATOR,))
 
 
+def adjudicator_site_ids(user) -> list[int] | None:
+    """Sites whose complications and new fractures the user may adjudicate: investigators (admin: all)."""
+    if is_registry_admin(user):
+        return None
+    return _site_ids(user, (Role.INVESTIGATOR,))
+
+
 def aggregate_site_ids(user) -> list[int] | None:
     """Sites whose aggregates the user may see: any role, reviewers included."""
     if is_registry_admin(user):
@@ -84,6 +92,22 @@ def can_see_identified(user) -> bool:
 def can_enter_data(user, site_id: int) -> bool:
     ids = data_entry_site_ids(user)
     return ids is None or site_id in ids
+
+
+def can_adjudicate(user, site_id: int) -> bool:
+    ids = adjudicator_site_ids(user)
+    return ids is None or site_id in ids
+
+
+def require_data_entry(user, site_id: int) -> None:
+    """For write services: the acting user must be a coordinator or investigator of the site."""
+    if not can_enter_data(user, site_id):
+        raise PermissionDenied("This user may not enter data for this site.")
+
+
+def require_adjudicator(user, site_id: int) -> None:
+    if not can_adjudicate(user, site_id):
+        raise PermissionDenied("Only an investigator of this site may adjudicate.")
 
 
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):

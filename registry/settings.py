@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "registry.surveys",
     "registry.api",
     "registry.imports",
+    "registry.fractures",
     "reports",
 ]
 

@@ -13,6 +13,7 @@ from registry.followup.models import WorklistKind
 SECTIONS = [
     (gettext_lazy("Calls: missed surveys and patients without email"), WorklistKind.calls()),
     (gettext_lazy("Red flags"), (WorklistKind.RED_FLAG,)),
+    (gettext_lazy("New fractures to confirm"), (WorklistKind.CONFIRM_FRACTURE,)),
     (gettext_lazy("Bone health"), (WorklistKind.BONE_HEALTH,)),
     (gettext_lazy("Failed emails"), (WorklistKind.FAILED_EMAIL,)),
     (gettext_lazy("Stopped contact"), (WorklistKind.OPTED_OUT, WorklistKind.WITHDRAWN)),
