@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Max, Min, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, Max, Min, Prefetch, Q, QuerySet, Value, When
 
 from registry import access
 from registry.followup.models import SurveyResponse
@@ -94,13 +94,15 @@ def survival_subjects(*, procedure_q: Q, as_of: dt.date, site_ids: list[int] | N
     first: dict[int, tuple] = {}
     rows = (
         Procedure.objects.filter(by_site, performed_on__lte=as_of)
+        .annotate(
+            in_cohort=Case(When(procedure_q, then=Value(True)), default=Value(False)) if procedure_q else Value(True)
+        )
         .order_by("patient_id", "performed_on", "id")
-        .values_list("patient_id", "id", "performed_on", "procedure_type", "site_id")
+        .values_list("patient_id", "id", "performed_on", "procedure_type", "site_id", "in_cohort")
     )
-    for patient_id, procedure_id, performed_on, procedure_type, site_id in rows:
-        first.setdefault(patient_id, (procedure_id, performed_on, procedure_type, site_id))
-    wanted = set(Procedure.objects.filter(by_site, procedure_q).values_list("id", flat=True))
-    first = {pid: row for pid, row in first.items() if row[0] in wanted}
+    for patient_id, procedure_id, performed_on, procedure_type, site_id, in_cohort in rows:
+        first.setdefault(patient_id, (procedure_id, performed_on, procedure_type, site_id, in_cohort))
+    first = {pid: row[:4] for pid, row in first.items() if row[4]}
     if not first:
         return []
     patient_q = Q() if site_ids is None else Q(patient__site_id__in=site_ids)
@@ -182,7 +184,7 @@ def adjudication_counts(*, site_ids: list[int] | None) -> dict[str, tuple[int, i
     if site_ids is not None:
         complications = complications.filter(procedure__site_id__in=site_ids)
         fractures = fractures.filter(site_id__in=site_ids)
-    return {
-        "complications": (complications.filter(signed_off_at__isnull=False).count(), complications.count()),
-        "fractures": (fractures.filter(signed_off_at__isnull=False).count(), fractures.count()),
-    }
+    signed = Count("id", filter=Q(signed_off_at__isnull=False))
+    c = complications.aggregate(done=signed, total=Count("id"))
+    f = fractures.aggregate(done=signed, total=Count("id"))
+    return {"complications": (c["done"], c["total"]), "fractures": (f["done"], f["total"])}

@@ -1,0 +1,46 @@
+"""A site whose leak rate doubles is signalled once to the administrators and its investigators."""
+
+import datetime as dt
+
+import pytest
+
+from registry.procedures.models import VertebralLevel as V
+from reports import site_monitoring
+from reports.models import MonitoringSignal
+from tests.factories import CementLeakFactory, TreatedLevelFactory
+from tests.fractures.conftest import DAY0, treated_patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_one_alert_per_signal_to_admins_and_the_sites_investigators(
+    site_a, site_b, investigator_a, admin_user, reviewer_a, mailoutbox
+):
+    # Site A: 12 procedures of one level each, every one leaking (p0 = 36.6 %, p1 = 73.2 %):
+    # each leak adds ln 2 = 0.693, so the CUSUM reaches h = 4.5 at the 7th level (7 x 0.693 = 4.85).
+    for index in range(12):
+        _, procedure = treated_patient(site_a, V.L1, performed_on=DAY0 + dt.timedelta(days=index))
+        CementLeakFactory(treated_level=procedure.levels.get())
+    # Site B: levels without a leak never signal.
+    for index in range(12):
+        _, procedure = treated_patient(site_b, V.L2, performed_on=DAY0 + dt.timedelta(days=index))
+        TreatedLevelFactory(procedure=procedure, level=V.L3)
+
+    ids = site_monitoring.signals_record(as_of=DAY0 + dt.timedelta(days=30))
+    sent = [site_monitoring.signal_alert(signal_id=pk) for pk in ids]
+
+    (signal,) = MonitoringSignal.objects.filter(measure="leak_per_level")
+    assert signal.site == site_a and signal.observed_on == DAY0 + dt.timedelta(days=6)
+    assert sent == [2]
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([admin_user.email, investigator_a.email])
+    assert mailoutbox[0].subject == "Registry monitoring: CUSUM signal at TOL (cement leak per treated level)"
+    # Run again (beat twice, a retried task): no second row, no second email.
+    again = site_monitoring.signals_record(as_of=DAY0 + dt.timedelta(days=30))
+    assert again == [] and [site_monitoring.signal_alert(signal_id=signal.pk)] == [0]
+    assert MonitoringSignal.objects.count() == 1 and len(mailoutbox) == 2
+
+
+def test_monitoring_page_states_methods_limits_and_sources(client_for, reviewer_a, site_a):
+    page = client_for(reviewer_a).get("/reports/monitoring/").content.decode()
+    assert "Bernoulli CUSUM" in page and "Barriga-Martín et al. 2022, Table 3" in page
+    assert "decision limit h = 4.5" in page and "99.8 %" in page
