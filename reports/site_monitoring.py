@@ -30,6 +30,7 @@ from reports import benchmarks as bm
 from reports import charts
 from reports.models import MonitoredMeasure, MonitoringSignal
 from reports.monitoring import CusumDesign, CusumResult, bernoulli_cusum, exact_binomial_limits, outside_funnel
+from reports.stats import SMALL_CELL, suppress_count
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +275,13 @@ class MonitoringContent:
     multiple: float = 0.0
 
 
-def page_content(*, sites: list[Site], as_of: dt.date) -> MonitoringContent:
+def _disclosive(events: int, n: int) -> bool:
+    return any(0 < count < SMALL_CELL for count in (events, n, n - events))
+
+
+def page_content(*, sites: list[Site], as_of: dt.date, suppress: bool) -> MonitoringContent:
+    """The page's figures; with ``suppress`` (reviewers) counts of 1–4 show as <5 and the rates
+    that would reveal them are withheld, as on the dashboard."""
     measures = []
     signals = {}
     for signal in MonitoringSignal.objects.filter(site__in=sites).order_by("observed_on"):
@@ -286,9 +293,11 @@ def page_content(*, sites: list[Site], as_of: dt.date) -> MonitoringContent:
             rows.append(
                 {
                     "code": item.code,
-                    "n": item.n,
-                    "events": item.events,
-                    "rate": f"{item.events / item.n * 100:.1f} %" if item.n else "—",
+                    "n": suppress_count(item.n) if suppress else item.n,
+                    "events": suppress_count(item.events) if suppress else item.events,
+                    "rate": f"{item.events / item.n * 100:.1f} %"
+                    if item.n and not (suppress and _disclosive(item.events, item.n))
+                    else "—",
                     "cusum": f"{item.cusum.current:.2f}" if item.cusum else "—",
                     "signals": len(item.cusum.signals) if item.cusum else 0,
                     "last_signal": stored[-1].observed_on if stored else None,

@@ -115,5 +115,6 @@ def research_export(request):
 @aggregate_access_required
 def monitoring(request):
     sites = list(access.sites_for_user(request.user, identified=False).order_by("code"))
-    content = site_monitoring.page_content(sites=sites, as_of=timezone.localdate())
+    suppress = services.dashboard_must_suppress(request.user, tuple(site.id for site in sites))
+    content = site_monitoring.page_content(sites=sites, as_of=timezone.localdate(), suppress=suppress)
     return render(request, "reports/monitoring.html", {"content": content})

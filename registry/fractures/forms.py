@@ -33,3 +33,15 @@ class JudgementForm(forms.Form):
 
 class ComplicationJudgementForm(JudgementForm):
     complication_type = forms.ChoiceField(label=_("Type"), choices=ComplicationType.choices)
+
+
+class OpenSurgeryForm(forms.Form):
+    performed_on = forms.DateField(label=_("Date of surgery"), widget=forms.DateInput(attrs={"type": "date"}))
+    fracture = forms.ModelChoiceField(label=_("For the fracture"), queryset=None, required=False)
+    note = forms.CharField(
+        label=_("Note"), required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, fractures, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["fracture"].queryset = fractures

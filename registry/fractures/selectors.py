@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from django.db.models import Case, Count, Max, Min, Prefetch, Q, QuerySet, Value, When
 
 from registry import access
+from registry.core.audit import field_changes
 from registry.followup.models import SurveyResponse
 from registry.fractures.models import FractureClass, FractureEvent, FractureLevel, Reintervention
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient
-from registry.procedures.models import CementLeak, Complication, LeakLocation, Procedure
+from registry.procedures.models import CementLeak, Complication, LeakLocation, Procedure, TreatedLevel
 
 
 def patient_fractures(*, patient: Patient) -> QuerySet[FractureEvent]:
@@ -26,6 +27,35 @@ def patient_fractures(*, patient: Patient) -> QuerySet[FractureEvent]:
 
 def patient_reinterventions(*, patient: Patient) -> QuerySet[Reintervention]:
     return Reintervention.objects.filter(patient=patient).select_related("index_level__procedure", "procedure")
+
+
+def patient_treated_levels(*, patient: Patient) -> QuerySet[TreatedLevel]:
+    return (
+        TreatedLevel.objects.filter(procedure__patient=patient)
+        .select_related("procedure")
+        .order_by("procedure__performed_on", "level")
+    )
+
+
+def patient_fracture_audit(*, patient: Patient) -> list[dict]:
+    """Who changed which new-fracture or re-treatment record, when and how, newest first."""
+    fracture_ids = list(FractureEvent.objects.filter(patient=patient).values_list("id", flat=True))
+    records = [
+        *FractureEvent.history.filter(patient_id=patient.pk).select_related("history_user"),
+        *FractureLevel.history.filter(fracture_id__in=fracture_ids).select_related("history_user"),
+        *Reintervention.history.filter(patient_id=patient.pk).select_related("history_user"),
+    ]
+    records.sort(key=lambda r: (r.history_date, r.history_id), reverse=True)
+    return [
+        {
+            "at": record.history_date,
+            "user": record.history_user,
+            "what": f"{record.instance._meta.verbose_name} {record.instance}",
+            "action": record.get_history_type_display(),
+            "changes": field_changes(record) if record.history_type == "~" else [],
+        }
+        for record in records
+    ]
 
 
 def fracture_get_for_user(*, user, fracture_id: int) -> FractureEvent:

@@ -13,8 +13,9 @@ from registry import access
 from registry.followup import selectors as followup_selectors
 from registry.followup.models import WorklistKind
 from registry.fractures import selectors, services
-from registry.fractures.forms import ComplicationJudgementForm, FractureForm, JudgementForm
+from registry.fractures.forms import ComplicationJudgementForm, FractureForm, JudgementForm, OpenSurgeryForm
 from registry.patients import selectors as patient_selectors
+from registry.procedures import selectors as procedure_selectors
 
 
 def _apply(form, exc: ValidationError) -> None:
@@ -45,6 +46,25 @@ def fracture_new(request, pk: int):
             messages.success(request, _("New fracture recorded."))
             return redirect("patients:detail", pk=patient.pk)
     return render(request, "fractures/fracture_form.html", {"patient": patient, "form": form, "item": item})
+
+
+@require_http_methods(["GET", "POST"])
+@access.identified_access_required
+def open_surgery_new(request, pk: int):
+    level = procedure_selectors.treated_level_get_for_user(user=request.user, treated_level_id=pk)
+    patient = level.procedure.patient
+    if not access.can_enter_data(request.user, level.procedure.site_id):
+        raise Http404
+    form = OpenSurgeryForm(request.POST or None, fractures=selectors.patient_fractures(patient=patient))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.open_surgery_record(index_level=level, acting_user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply(form, exc)
+        else:
+            messages.success(request, _("Re-operation recorded."))
+            return redirect("patients:detail", pk=patient.pk)
+    return render(request, "fractures/open_surgery_form.html", {"patient": patient, "level": level, "form": form})
 
 
 @require_http_methods(["GET"])

@@ -41,6 +41,13 @@ def test_one_alert_per_signal_to_admins_and_the_sites_investigators(
 
 
 def test_monitoring_page_states_methods_limits_and_sources(client_for, reviewer_a, site_a):
+    # Three levels, one leaking: a reviewer sees <5, not the counts, and no rate.
+    for index in range(3):
+        _, procedure = treated_patient(site_a, V.L1, performed_on=DAY0 + dt.timedelta(days=index))
+        if index == 0:
+            CementLeakFactory(treated_level=procedure.levels.get())
     page = client_for(reviewer_a).get("/reports/monitoring/").content.decode()
+    row = page.split('id="measure-leak_per_level"')[1].split("</tr>")[1]
+    assert '<th scope="row">TOL</th><td>&lt;5</td><td>&lt;5</td><td>—</td>' in row
     assert "Bernoulli CUSUM" in page and "Barriga-Martín et al. 2022, Table 3" in page
     assert "decision limit h = 4.5" in page and "99.8 %" in page

@@ -177,3 +177,40 @@ def test_recording_page_from_the_worklist(client_for, site_a, coordinator_a, dja
 def test_another_sites_patient_page_is_404(client_for, site_a, coordinator_b):
     patient = PatientFactory(site=site_a)
     assert client_for(coordinator_b).get(f"/patients/{patient.pk}/fractures/new/").status_code == 404
+
+
+def test_open_surgery_for_a_treated_level_from_the_patient_page_is_linked_and_audited(
+    client_for, site_a, coordinator_a
+):
+    patient, procedure = treated_patient(site_a, V.L1)
+    level = procedure.levels.get()
+    fracture = services.fracture_record(
+        patient=patient,
+        acting_user=coordinator_a,
+        levels=[V.L1],
+        diagnosed_on=DAY0 + dt.timedelta(days=60),
+        confirmed_by="ct",
+        symptomatic=True,
+    )
+    c = client_for(coordinator_a)
+    assert f"/levels/{level.pk}/reoperation/" in c.get(f"/patients/{patient.pk}/").content.decode()
+
+    response = c.post(f"/levels/{level.pk}/reoperation/", {"performed_on": "2026-04-20", "fracture": fracture.pk})
+
+    assert response.status_code == 302
+    row = Reintervention.objects.get()
+    assert (row.kind, row.index_level, row.fracture, row.recorded_by) == (
+        "open_surgery",
+        level,
+        fracture,
+        coordinator_a,
+    )
+    page = c.get(f"/patients/{patient.pk}/").content.decode()
+    assert "L1: Index-level refracture / collapse" in page and "Open surgery for the same fracture" in page
+    # The history names who created the fracture, its level and the re-operation.
+    assert page.count("· Ana · Created") == 3
+
+
+def test_another_sites_level_has_no_reoperation_page(client_for, site_a, coordinator_b):
+    _, procedure = treated_patient(site_a, V.L1)
+    assert client_for(coordinator_b).get(f"/levels/{procedure.levels.get().pk}/reoperation/").status_code == 404

@@ -14,5 +14,7 @@ def patient_fractures(context, patient):
         "patient": patient,
         "fractures": list(selectors.patient_fractures(patient=patient)),
         "reinterventions": list(selectors.patient_reinterventions(patient=patient)),
+        "treated_levels": list(selectors.patient_treated_levels(patient=patient)),
+        "audit": selectors.patient_fracture_audit(patient=patient),
         "can_enter": access.can_enter_data(user, patient.site_id),
     }
