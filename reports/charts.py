@@ -231,7 +231,8 @@ def kaplan_meier_panels(
         axes.set_xticks(risk_days)
         axes.set_xlabel("Days since the index procedure (number at risk below)", fontsize=7, labelpad=2)
         axes.set_title(panel_title, fontsize=8)
-        axes.legend(frameon=False, fontsize=6.5, loc="lower left")
+        if curves:
+            axes.legend(frameon=False, fontsize=6.5, loc="lower left")
     axes_list[0].set_ylabel("% free of the event")
     figure.suptitle(title, fontsize=9)
     if png:
