@@ -64,11 +64,11 @@ class FractureOutcomes:
 
 def _groupings(subjects) -> list[tuple[str, dict[str, list]]]:
     by_leak = {"Intradiscal leak": [], "No intradiscal leak": []}
-    by_type: dict[str, list] = {label: [] for value, label in ProcedureType.choices}
-    labels = dict(ProcedureType.choices)
+    labels = {value: str(label) for value, label in ProcedureType.choices}
+    by_type: dict[str, list] = {label: [] for label in labels.values()}
     for subject in subjects:
         by_leak["Intradiscal leak" if subject.disc_leak else "No intradiscal leak"].append(subject)
-        by_type[str(labels[subject.procedure_type])].append(subject)
+        by_type[labels[subject.procedure_type]].append(subject)
     return [
         ("All patients", {"All patients": list(subjects)}),
         ("By intradiscal cement leak", by_leak),

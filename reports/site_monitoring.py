@@ -10,14 +10,12 @@ them only). In-control rate p0 = the benchmark; out-of-control p1 = ``MONITORING
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
-from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -31,8 +29,6 @@ from reports import charts
 from reports.models import MonitoredMeasure, MonitoringSignal
 from reports.monitoring import CusumDesign, CusumResult, bernoulli_cusum, exact_binomial_limits, outside_funnel
 from reports.stats import SMALL_CELL, suppress_count
-
-logger = logging.getLogger(__name__)
 
 FOLLOW_UP_DAYS = 365
 
@@ -217,19 +213,13 @@ def signals_record(*, as_of: dt.date | None = None) -> list[int]:
                 continue
             for position in item.cusum.signals:
                 key, day, _ = item.observations[position]
-                try:
-                    with transaction.atomic():
-                        MonitoringSignal.objects.get_or_create(
-                            site_id=item.site_id,
-                            measure=result.spec.measure,
-                            observation=key,
-                            defaults={
-                                "observed_on": day,
-                                "cusum": Decimal(str(round(item.cusum.values[position], 3))),
-                            },
-                        )
-                except IntegrityError:
-                    pass  # Another run stored it first.
+                # get_or_create re-reads after a concurrent insert: the unique constraint keeps one row.
+                MonitoringSignal.objects.get_or_create(
+                    site_id=item.site_id,
+                    measure=result.spec.measure,
+                    observation=key,
+                    defaults={"observed_on": day, "cusum": Decimal(str(round(item.cusum.values[position], 3)))},
+                )
     return list(MonitoringSignal.objects.filter(notified_at__isnull=True).values_list("id", flat=True))
 
 

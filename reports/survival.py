@@ -10,6 +10,8 @@ and lifelines').
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,7 +32,7 @@ class KMStep:
 
 @dataclass(frozen=True)
 class KaplanMeier:
-    durations: tuple[int, ...]
+    durations: tuple[int, ...]  # sorted
     steps: tuple[KMStep, ...]
 
     @property
@@ -51,7 +53,7 @@ class KaplanMeier:
 
     def at_risk_at(self, day: int) -> int:
         """Subjects still observed at ``day`` (the number at risk printed under the plot)."""
-        return sum(1 for duration in self.durations if duration >= day)
+        return len(self.durations) - bisect_left(self.durations, day)
 
     def interval_at(self, day: int, z: float = Z_95) -> tuple[float, float] | None:
         """Greenwood variance on the log(−log) scale (bounded in 0–1); None where S is 0 or 1."""
@@ -73,22 +75,19 @@ def kaplan_meier(durations: Sequence[int], events: Sequence[bool]) -> KaplanMeie
     """``durations[i]``: days from time zero to the event or censoring; ``events[i]``: True for an event."""
     if len(durations) != len(events):
         raise ValueError("durations and events differ in length")
-    if any(int(d) < 0 for d in durations):
+    ordered = sorted(int(d) for d in durations)
+    if ordered and ordered[0] < 0:
         raise ValueError("a duration is negative")
-    pairs = sorted((int(d), bool(e)) for d, e in zip(durations, events, strict=True))
-    steps, survival, index, at_risk = [], Fraction(1), 0, len(pairs)
-    while index < len(pairs):
-        day = pairs[index][0]
-        died = censored = 0
-        while index < len(pairs) and pairs[index][0] == day:
-            died += pairs[index][1]
-            censored += not pairs[index][1]
-            index += 1
+    leaving = Counter(ordered)
+    dying = Counter(int(d) for d, e in zip(durations, events, strict=True) if e)
+    steps, survival, at_risk = [], Fraction(1), len(ordered)
+    for day in sorted(leaving):
+        died = dying[day]
         if died:
             survival *= Fraction(at_risk - died, at_risk)
-        steps.append(KMStep(day=day, at_risk=at_risk, events=died, censored=censored, survival=survival))
-        at_risk -= died + censored
-    return KaplanMeier(durations=tuple(d for d, _ in pairs), steps=tuple(steps))
+        steps.append(KMStep(day=day, at_risk=at_risk, events=died, censored=leaving[day] - died, survival=survival))
+        at_risk -= leaving[day]
+    return KaplanMeier(durations=tuple(ordered), steps=tuple(steps))
 
 
 @dataclass(frozen=True)
@@ -123,25 +122,33 @@ def logrank(groups: Mapping[str, tuple[Sequence[int], Sequence[bool]]]) -> LogRa
     names = list(data)
     if len(names) < 2:
         return None
-    event_days = sorted({day for rows in data.values() for day, event in rows if event})
+    k = len(names)
+    # One sweep over the days in order: per group, how many leave the risk set on each day
+    # (events and censorings) and how many have an event on it. O(n log n), not days × n.
+    leaving = [Counter(day for day, _ in data[name]) for name in names]
+    dying = [Counter(day for day, event in data[name] if event) for name in names]
+    event_days = sorted(set().union(*dying))
     if not event_days:
         return None
-    k = len(names)
-    observed = {name: sum(event for _, event in data[name]) for name in names}
+    all_days = sorted(set().union(*leaving))
+    at_risk = [len(data[name]) for name in names]
+    observed = {name: sum(dying[i].values()) for i, name in enumerate(names)}
     expected = dict.fromkeys(names, Fraction(0))
     covariance = [[Fraction(0)] * k for _ in range(k)]
-    for day in event_days:
-        at_risk = [sum(1 for d, _ in data[name] if d >= day) for name in names]
-        died = [sum(1 for d, e in data[name] if d == day and e) for name in names]
-        n, d = sum(at_risk), sum(died)
-        for i, name in enumerate(names):
-            expected[name] += Fraction(d * at_risk[i], n)
-        if n < 2:
-            continue
-        scale = Fraction(d * (n - d), n * n * (n - 1))
+    for day in all_days:
+        died = [dying[i][day] for i in range(k)]
+        d = sum(died)
+        if d:
+            n = sum(at_risk)
+            for i, name in enumerate(names):
+                expected[name] += Fraction(d * at_risk[i], n)
+            if n > 1:
+                scale = Fraction(d * (n - d), n * n * (n - 1))
+                for i in range(k):
+                    for j in range(k):
+                        covariance[i][j] += scale * (at_risk[i] * (n if i == j else 0) - at_risk[i] * at_risk[j])
         for i in range(k):
-            for j in range(k):
-                covariance[i][j] += scale * (at_risk[i] * (n if i == j else 0) - at_risk[i] * at_risk[j])
+            at_risk[i] -= leaving[i][day]
     difference = [observed[name] - expected[name] for name in names[:-1]]
     reduced = [row[:-1] for row in covariance[:-1]]
     solution = _solve(reduced, difference)

@@ -58,12 +58,6 @@ def patient_fracture_audit(*, patient: Patient) -> list[dict]:
     ]
 
 
-def fracture_get_for_user(*, user, fracture_id: int) -> FractureEvent:
-    return access.get_scoped_or_404(
-        FractureEvent.objects.select_related("patient", "site").prefetch_related("levels"), user, pk=fracture_id
-    )
-
-
 def awaiting_adjudication(*, user) -> tuple[QuerySet[Complication], QuerySet[FractureEvent]]:
     """What the user may adjudicate and nobody has signed off yet, oldest first."""
     ids = access.adjudicator_site_ids(user)
