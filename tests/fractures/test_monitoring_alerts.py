@@ -1,14 +1,17 @@
 """A site whose leak rate doubles is signalled once to the administrators and its investigators."""
 
 import datetime as dt
+import re
 
 import pytest
 
 from registry.procedures.models import VertebralLevel as V
 from reports import site_monitoring
 from reports.models import MonitoringSignal
+from reports.tasks import site_monitoring_check_task
 from tests.factories import CementLeakFactory, TreatedLevelFactory
 from tests.fractures.conftest import DAY0, treated_patient
+from tests.utils import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +54,31 @@ def test_monitoring_page_states_methods_limits_and_sources(client_for, reviewer_
     assert '<th scope="row">TOL</th><td>&lt;5</td><td>&lt;5</td><td>—</td>' in row
     assert "Bernoulli CUSUM" in page and "Barriga-Martín et al. 2022, Table 3" in page
     assert "decision limit h = 4.5" in page and "99.8 %" in page
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_the_check_at_once_alert_each_signal_once(start_worker, site_a, investigator_a):
+    # Site A: 7 leaking levels in a row cross h = 4.5 once (7 × ln 2 = 4.85).
+    for index in range(7):
+        _, procedure = treated_patient(site_a, V.L1, performed_on=DAY0 + dt.timedelta(days=index))
+        CementLeakFactory(treated_level=procedure.levels.get())
+    worker = start_worker(concurrency=2)
+
+    for _ in range(3):
+        site_monitoring_check_task.delay()
+
+    signal = wait_for(
+        lambda: MonitoringSignal.objects.filter(notified_at__isnull=False).first(), timeout=120, message="the alert"
+    )
+    assert MonitoringSignal.objects.count() == 1 and signal.site == site_a
+
+    # Every queued alert task has run; exactly one sent mail (to the site's one investigator).
+    def alert_results():
+        log = worker.output()
+        received = log.count("site_monitoring_alert_task[") - len(re.findall(r"alert_task\[[^\]]+\] succeeded", log))
+        results = re.findall(r"site_monitoring_alert_task\[[^\]]+\] succeeded in [0-9.e-]+s: (\d+)", log)
+        return results if results and len(results) == received else None
+
+    results = wait_for(alert_results, timeout=60, message="the alert tasks")
+    assert sorted(results) == ["0"] * (len(results) - 1) + ["1"]
