@@ -3,7 +3,7 @@ and how many events investigators have adjudicated (DATA_DICTIONARY.md §6).
 
 The statistics are ``reports.survival`` (pure); the cohort comes from
 ``registry.fractures.selectors.survival_subjects``. The dashboard caches this section under a key
-that changes whenever a survey, fracture, re-treatment or sign-off is saved, so a recorded
+that changes whenever a survey, procedure, leak, fracture, re-treatment or sign-off is saved, so a recorded
 fracture shows at once while unchanged data is not recomputed.
 """
 
@@ -14,12 +14,12 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db import connection
 
 from registry.followup.models import SurveyResponse
 from registry.fractures import selectors as fracture_selectors
 from registry.fractures.models import FractureEvent, Reintervention
-from registry.procedures.models import Complication, ProcedureType
+from registry.procedures.models import CementLeak, Complication, Procedure, ProcedureType
 from reports import charts
 from reports.stats import SMALL_CELL, format_number, suppress_count
 from reports.survival import KaplanMeier, kaplan_meier, logrank
@@ -152,14 +152,16 @@ def adjudication_text(counts: dict) -> str:
     )
 
 
+STAMPED_MODELS = (FractureEvent, Reintervention, SurveyResponse, Complication, Procedure, CementLeak)
+
+
 def _data_stamp() -> tuple:
-    """Changes whenever anything these figures rest on is saved."""
-    return (
-        FractureEvent.objects.aggregate(n=Count("id"), at=Max("updated_at")),
-        Reintervention.objects.aggregate(n=Count("id"), at=Max("updated_at")),
-        SurveyResponse.objects.aggregate(last=Max("id")),
-        Complication.objects.aggregate(n=Count("id"), at=Max("updated_at")),
-    )
+    """Changes whenever anything these figures rest on is saved or deleted: one query."""
+    tables = [connection.ops.quote_name(model._meta.db_table) for model in STAMPED_MODELS]
+    parts = [f"(SELECT COUNT(*) FROM {t}), (SELECT MAX(updated_at) FROM {t})" for t in tables]  # noqa: S608 - names from the models
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts))
+        return tuple(cursor.fetchone())
 
 
 CACHE_SECONDS = 600

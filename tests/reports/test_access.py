@@ -175,8 +175,8 @@ def test_dashboard_page_query_count_does_not_grow_with_the_cohort(
 ):
     client = client_for(admin_user)
     build_cohort(site_a, site_b)
-    # 16 for the figures, 14 for the new-fracture section (fractures selectors, data stamp).
-    with django_assert_max_num_queries(30) as small:
+    # 16 for the figures, 11 for the new-fracture section (fractures selectors, data stamp).
+    with django_assert_max_num_queries(27) as small:
         client.get(reverse("reports:dashboard"))
     _add_cases(site_a, 30)
     with django_assert_max_num_queries(len(small.captured_queries)):
