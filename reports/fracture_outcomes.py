@@ -3,8 +3,8 @@ and how many events investigators have adjudicated (DATA_DICTIONARY.md §6).
 
 The statistics are ``reports.survival`` (pure); the cohort comes from
 ``registry.fractures.selectors.survival_subjects``. The dashboard caches this section under a key
-that changes whenever a survey, procedure, leak, fracture, re-treatment or sign-off is saved, so a recorded
-fracture shows at once while unchanged data is not recomputed.
+that changes whenever a survey, procedure, leak, fracture, re-treatment or sign-off is saved, so
+a recorded fracture shows at once while unchanged data is not recomputed.
 """
 
 from __future__ import annotations
