@@ -49,6 +49,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300},
     },
+    # Site monitoring: at 04:10 UTC each day, recompute every site's CUSUMs, store new signals
+    # and email each one once (the signal row is unique and claimed before sending), so a
+    # repeated or overlapping run alerts nobody twice. A run beat could not deliver within the
+    # day is dropped; the next day's run finds the same signals.
+    "reports-site-monitoring": {
+        "task": "reports.tasks.site_monitoring_check_task",
+        "schedule": crontab(minute=10, hour=4),
+        "options": {"expires": 20 * 3600},
+    },
     "reports-quarterly-build": {
         "task": "reports.tasks.quarterly_reports_build_task",
         "schedule": crontab(minute=30, hour=3, day_of_month=1, month_of_year="1,4,7,10"),

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reports import benchmarks as bm  # noqa: E402
 from reports.metrics import EVENT_ORDER, funnel_limits  # noqa: E402
-from reports.stats import SMALL_CELL, Proportion  # noqa: E402
+from reports.stats import SMALL_CELL, Proportion, suppress_count  # noqa: E402
 from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS  # noqa: E402
 
 COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": "#333333"}
@@ -207,3 +207,90 @@ def funnel(site_rates: pd.DataFrame) -> str:
     axes.set_ylabel("Levels with a leak (%)")
     axes.set_title(label + " (dashed 95 %, dotted 99.8 %)", fontsize=9)
     return _svg(figure, label)
+
+
+# --- New fractures and site monitoring (issue 15) --------------------------------------------
+# Kept together at the end of the module: Kaplan–Meier curves with the numbers at risk, the
+# benchmark funnel plots with exact binomial limits, and the CUSUM traces.
+
+KM_COLOURS = ("#0b5cad", "#c0561d", "#5b6770", "#2e7d32")
+
+
+def kaplan_meier_panels(
+    title: str, panels: list[tuple[str, dict]], *, risk_days: list[int], suppress: bool, png: bool = False
+):
+    """One panel per grouping: step curves of ``{label: KaplanMeier}`` and the number at risk
+    under each panel at ``risk_days``. ``png`` gives PNG bytes (for the PDF) instead of SVG."""
+    figure = Figure(figsize=(3.3 * len(panels), 3.6))
+    axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
+    figure.subplots_adjust(left=0.07, right=0.99, top=0.85, bottom=0.36, wspace=0.25)
+    for axes, (panel_title, curves) in zip(axes_list, panels, strict=True):
+        axes.spines[["top", "right"]].set_visible(False)
+        for index, (label, km) in enumerate(curves.items()):
+            days = [0] + [step.day for step in km.steps]
+            values = [1.0] + [float(step.survival) for step in km.steps]
+            colour = KM_COLOURS[index % len(KM_COLOURS)]
+            axes.step(days, [v * 100 for v in values], where="post", color=colour, label=f"{label} (n={km.n})")
+            censored = [(s.day, float(s.survival) * 100) for s in km.steps if s.censored and not s.events]
+            if censored:
+                axes.plot(*zip(*censored, strict=True), "|", color=colour, markersize=5)
+            for day in risk_days:
+                axes.annotate(
+                    suppress_count(km.at_risk_at(day)) if suppress else str(km.at_risk_at(day)),
+                    (day, 0),
+                    xycoords=("data", "axes fraction"),
+                    textcoords="offset points",
+                    xytext=(0, -30 - 9 * index),
+                    ha="center",
+                    fontsize=6.5,
+                    color=colour,
+                )
+        axes.set_ylim(0, 102)
+        axes.set_xlim(0, max(risk_days))
+        axes.set_xticks(risk_days)
+        axes.set_xlabel("Days since the index procedure (number at risk below)", fontsize=7, labelpad=2)
+        axes.set_title(panel_title, fontsize=8)
+        if curves:
+            axes.legend(frameon=False, fontsize=6.5, loc="lower left")
+    axes_list[0].set_ylabel("% free of the event")
+    figure.suptitle(title, fontsize=9)
+    if png:
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(SVG_SETTINGS):
+            figure.savefig(buffer, format="png", dpi=110)
+        return buffer.getvalue()
+    return _svg(figure, title)
+
+
+def benchmark_funnel(title: str, sites: list[tuple[str, int, int]], *, p0: float, limits) -> str:
+    """Sites' ``(code, events, denominator)`` around the benchmark rate ``p0``, with the exact
+    binomial 95 % (dashed) and 99.8 % (dotted) limits ``limits(p0, n, coverage) -> (low, high)``."""
+    figure, axes = _figure(5.0, 3.2, bottom=0.16)
+    largest = max([n for _, _, n in sites] + [20])
+    sizes = np.unique(np.linspace(1, largest * 1.1, 120).astype(int))
+    for coverage, style in ((0.95, "--"), (0.998, ":")):
+        bounds = [limits(p0, int(n), coverage) for n in sizes]
+        axes.step(sizes, [low * 100 for low, _ in bounds], style, color="grey", where="mid")
+        axes.step(sizes, [high * 100 for _, high in bounds], style, color="grey", where="mid")
+    axes.axhline(p0 * 100, color=COLOURS["benchmark"], linewidth=1, label=f"Benchmark {p0 * 100:.1f} %")
+    for code, events, n in sites:
+        if n:
+            axes.scatter([n], [events / n * 100], color=COLOURS["PVP"], zorder=3)
+            axes.annotate(code, (n, events / n * 100), textcoords="offset points", xytext=(4, 2), fontsize=7)
+    axes.set_xlabel("Denominator")
+    axes.set_ylabel("%")
+    axes.legend(frameon=False, fontsize=7)
+    axes.set_title(title + " (dashed 95 %, dotted 99.8 %)", fontsize=8)
+    return _svg(figure, title)
+
+
+def cusum_traces(title: str, traces: list[tuple[str, list[float]]], *, limit: float) -> str:
+    figure, axes = _figure(5.0, 3.0)
+    for index, (code, values) in enumerate(traces):
+        axes.plot(range(1, len(values) + 1), values, color=KM_COLOURS[index % len(KM_COLOURS)], label=code)
+    axes.axhline(limit, color="#b00020", linestyle="--", linewidth=1, label=f"h = {limit}")
+    axes.set_xlabel("Observation (in order)")
+    axes.set_ylabel("CUSUM")
+    axes.legend(frameon=False, fontsize=7)
+    axes.set_title(title, fontsize=8)
+    return _svg(figure, title)

@@ -19,9 +19,10 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import LongTable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import Image, LongTable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from reports.tables import Section
 
@@ -57,6 +58,7 @@ class ReportDocument:
     facts: list[tuple[str, str]]
     sections: list[Section]
     charts: list[tuple[str, str]] = field(default_factory=list)  # (title, inline SVG)
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (title, PNG): charts in the PDF
 
 
 def render_html(document: ReportDocument) -> str:
@@ -113,6 +115,12 @@ def _bold(sheet, value: str) -> WriteOnlyCell:
     return cell
 
 
+def _png_flowable(png: bytes, width: float) -> Image:
+    reader = ImageReader(io.BytesIO(png))
+    pixels_wide, pixels_high = reader.getSize()
+    return Image(io.BytesIO(png), width=width, height=width * pixels_high / pixels_wide)
+
+
 def render_pdf(document: ReportDocument) -> bytes:
     _register_fonts()
     styles = getSampleStyleSheet()
@@ -124,6 +132,8 @@ def render_pdf(document: ReportDocument) -> bytes:
     story = [Paragraph(escape(document.title), styles["Title"]), Paragraph(escape(document.subtitle), styles["Normal"])]
     for label, value in document.facts:
         story.append(Paragraph(f"<b>{escape(label)}:</b> {escape(value)}", styles["Normal"]))
+    for title, png in document.images:
+        story += [Paragraph(escape(title), styles["Heading2"]), _png_flowable(png, usable)]
     for section in document.sections:
         story += [PageBreak(), Paragraph(escape(section.title), styles["Heading1"])]
         for table in section.tables:

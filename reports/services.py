@@ -19,14 +19,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from registry import access
 from registry.core.audit import system_user
 from registry.patients.models import Site
-from reports import charts
+from reports import charts, fracture_outcomes
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import Frames, compute_all, site_leak_rates
 from reports.models import QuarterlyReport
@@ -155,6 +155,13 @@ def quarterly_document(
     this_quarter = cumulative.performed_between(start, end)
     cumulative_metrics = compute_all(cumulative)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
+    fractures = fracture_outcomes.section_for(
+        procedure_q=Q(performed_on__lte=end),
+        site_ids=None if site is None else [site.id],
+        as_of=end,
+        suppress=True,
+        with_png=True,
+    )
     return ReportDocument(
         title=f"Quarterly report {year} Q{quarter}: {scope}",
         subtitle=f"Procedures performed {start:%d %b %Y} – {end:%d %b %Y}, and the cumulative cohort to {end:%d %b %Y}.",
@@ -168,14 +175,18 @@ def quarterly_document(
                 "Counts of 1–4 are shown as <5; their rates and intervals are withheld.",
             ),
             ("Benchmarks", "Literature figures from DATA_DICTIONARY.md section 5 (sources 000, 001, 004)."),
+            ("Adjudication", fractures.adjudication),
         ],
         sections=[
             Section(f"This quarter ({year} Q{quarter})", build_tables(compute_all(this_quarter), suppress=True)),
             Section(f"Cumulative (to {end.isoformat()})", build_tables(cumulative_metrics, suppress=True)),
+            Section(f"New fractures and re-treatment (to {end.isoformat()})", fractures.tables),
         ],
         # The benchmark comparisons as charts; the level distribution stays a table here (each
         # chart costs a few tenths of a second, and beat builds a report for every site).
-        charts=_charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=False),
+        charts=_charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=False)
+        + fractures.charts,
+        images=fractures.pngs,
     )
 
 

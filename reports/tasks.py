@@ -37,3 +37,27 @@ def quarterly_report_notify_task(report_id: int) -> int:
 @shared_task(time_limit=600, soft_time_limit=540, acks_late=True)
 def dashboard_snapshots_refresh_task() -> int:
     return services.dashboard_snapshots_refresh()
+
+
+@shared_task(time_limit=600, soft_time_limit=540, acks_late=True)
+def site_monitoring_check_task() -> list[int]:
+    """Store new CUSUM signals, then queue one alert task per signal not yet alerted."""
+    from reports import site_monitoring
+
+    ids = site_monitoring.signals_record()
+    for signal_id in ids:
+        site_monitoring_alert_task.delay(signal_id)
+    return ids
+
+
+@shared_task(
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    retry_backoff=60,
+    max_retries=5,
+)
+def site_monitoring_alert_task(signal_id: int) -> int:
+    from reports import site_monitoring
+
+    return site_monitoring.signal_alert(signal_id=signal_id)
