@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core import mail
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.urls import reverse
 from openpyxl import load_workbook
 from pypdf import PdfReader
@@ -165,7 +167,8 @@ def test_beat_builds_the_previous_quarter_on_the_first_day_of_each_quarter():
     schedule = entry["schedule"]
 
     assert entry["task"] == quarterly_reports_build_task.name
-    assert schedule.day_of_month == {1} and schedule.month_of_year == {1, 4, 7, 10}
+    # Every night, so that the night after an interrupted build completes it.
+    assert schedule.hour == {3} and schedule.minute == {30} and len(schedule.day_of_month) == 31
     assert 0 < entry["options"]["expires"] <= 24 * 3600
     assert services.previous_quarter(dt.date(2026, 1, 1)) == (2025, 4)
     assert services.previous_quarter(dt.date(2026, 7, 1)) == (2026, 2)
@@ -189,3 +192,49 @@ def test_two_workers_running_the_build_at_once_leave_one_version(start_worker, s
     )
     reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
     assert sorted((r.site_id or 0, r.version) for r in reports) == sorted([(site_a.id, 1), (site_b.id, 1), (0, 1)])
+
+
+def test_the_build_retries_database_errors_within_the_broker_visibility_timeout():
+    task = quarterly_reports_build_task
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+
+    assert OperationalError in task.autoretry_for
+    assert task.time_limit < visibility
+    # The longest wait between attempts: 60 s doubling, capped at 15 minutes.
+    assert max(min(task.retry_backoff * 2**n, task.retry_backoff_max) for n in range(task.max_retries)) < visibility
+
+
+def _cut_the_connection_on_second_report_insert():
+    """A real database error mid-build: the server ends this session before the second report is
+    stored (as a PostgreSQL restart would)."""
+    inserts = []
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "reports_quarterlyreport"'):
+            inserts.append(sql)
+            if len(inserts) == 2:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_quarterly_build_is_complete_after_the_next_beat_run(site_a, site_b):
+    build_cohort(site_a, site_b)
+
+    with pytest.raises(OperationalError), connection.execute_wrapper(_cut_the_connection_on_second_report_insert()):
+        services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    connection.close()  # What the worker does after a failed task: the next one reconnects.
+    assert QuarterlyReport.objects.filter(year=2026, quarter=1).count() == 1
+
+    # The next night (the clock is the only thing mocked): beat applies its entry as configured.
+    entry = CELERY_BEAT_SCHEDULE["reports-quarterly-build"]
+    with mock.patch("django.utils.timezone.localdate", return_value=TODAY + dt.timedelta(days=1)):
+        result = quarterly_reports_build_task.apply(args=entry.get("args", ()), kwargs=entry.get("kwargs", {}))
+
+    assert len(result.get()) == 2
+    reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
+    assert sorted(r.site_id or 0 for r in reports) == sorted([site_a.id, site_b.id, 0])
+    assert all(r.version == 1 and r.pdf and r.xlsx for r in reports)
