@@ -12,7 +12,6 @@ from xml.sax.saxutils import escape
 import matplotlib
 from django.template.loader import render_to_string
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from reportlab.lib import colors
@@ -23,6 +22,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import LongTable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
+from registry.core.spreadsheet import xlsx_row, xlsx_styled_cell
 from reports.tables import Section
 
 # DejaVu Sans (shipped with matplotlib) has ±, –, ≥ and the other signs the tables use;
@@ -82,9 +82,9 @@ def render_xlsx(document: ReportDocument) -> bytes:
     cover.column_dimensions["A"].width = 24
     cover.column_dimensions["B"].width = 90
     cover.append([_bold(cover, document.title)])
-    cover.append([document.subtitle])
+    cover.append(xlsx_row(cover, [document.subtitle]))
     for label, value in document.facts:
-        cover.append([label, value])
+        cover.append(xlsx_row(cover, [label, value]))
     cover.append([])
     cover.append([_bold(cover, "Sheet"), _bold(cover, "Table")])
     taken = {"Report"}
@@ -92,23 +92,23 @@ def render_xlsx(document: ReportDocument) -> bytes:
     for section, prefix in zip(document.sections, prefixes, strict=True):
         for table in section.tables:
             sheet = workbook.create_sheet(_sheet_name(prefix, table.key, taken))
-            cover.append([sheet.title, f"{section.title}: {table.title}"])
+            cover.append(xlsx_row(cover, [sheet.title, f"{section.title}: {table.title}"]))
             for index in range(len(table.columns)):
                 sheet.column_dimensions[get_column_letter(index + 1)].width = 42 if index == 0 else 34
             sheet.append([_bold(sheet, f"{section.title}: {table.title}")])
             sheet.append([_bold(sheet, column) for column in table.columns])
             for row in table.rows:
-                sheet.append(row)
+                sheet.append(xlsx_row(sheet, row))
             if table.note:
                 sheet.append([])
-                sheet.append([table.note])
+                sheet.append(xlsx_row(sheet, [table.note]))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def _bold(sheet, value: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
+def _bold(sheet, value: str):
+    cell = xlsx_styled_cell(sheet, value)
     cell.font = Font(bold=True)
     return cell
 

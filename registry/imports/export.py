@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from django.db.models import Prefetch
 from openpyxl import Workbook
 
+from registry.core.spreadsheet import csv_row, xlsx_row
 from registry.imports.columns import COLUMNS, HEADER, LEVEL_FIELDS, PATIENT_FIELDS
 from registry.imports.models import ExportLog
 from registry.imports.reading import CSV, SHEET_NAME, XLSX
@@ -89,7 +90,7 @@ def _csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADER)
-    writer.writerows(rows)
+    writer.writerows(csv_row(row) for row in rows)
     # With a BOM, Excel opens accented names correctly.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -99,7 +100,7 @@ def _xlsx(rows: list[list[str]], *, guide: bool = False) -> bytes:
     sheet = workbook.create_sheet(SHEET_NAME)
     sheet.append(HEADER)
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     if guide:
         columns = workbook.create_sheet("Columns")
         columns.append(["column", "required", "what to write"])
