@@ -68,6 +68,25 @@ class EpochDay(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
+class OdiPoints(Func):
+    """The sum of a response's ODI section answers (``odi_answers``, section -> 0-5), summed in
+    the database: the exact score is 20 x this / ``odi_answered`` (``metrics.exact_odi_percent``).
+    Computed from the stored answers rather than stored beside them, so it cannot drift from them."""
+
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = (
+            "(SELECT SUM((answer.value)::int) FROM jsonb_each(%(expressions)s) AS answer "
+            "WHERE jsonb_typeof(answer.value) = 'number')"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = "(SELECT SUM(answer.value) FROM json_each(%(expressions)s) AS answer WHERE answer.type = 'integer')"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
 def _fetch(queryset: QuerySet) -> list[tuple]:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -172,6 +191,8 @@ RESPONSE_FIELDS = {
     "collected_on": "collected_on",
     "vas": _float("vas"),
     "odi_percent": _float("odi_percent"),
+    "odi_points": OdiPoints(F("odi_answers")),
+    "odi_answered": "odi_answered",
     "osteoporosis_therapy_taken": "osteoporosis_therapy_taken",
 }
 EVENT_FIELDS = {

@@ -32,7 +32,16 @@ from scipy import stats as scipy_stats
 
 from registry.followup.scoring import odi_clinically_important, vas_clinically_important
 from registry.procedures.models import ComplicationType, LeakLocation, SirSeverity, VertebralLevel
-from reports.stats import MeanSummary, Proportion, mean_summary, proportion, summary_from_aggregates, welch_t_test
+from reports.stats import (
+    MeanSummary,
+    Proportion,
+    mean_summary,
+    proportion,
+    summary_from_aggregates,
+    summary_from_sums,
+    to_units,
+    welch_t_test,
+)
 
 PROCEDURE_TYPES = ("PVP", "PKP", "OTHER")
 EVENT_ORDER = ("baseline", "early", "m3", "m12")
@@ -104,6 +113,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "collected_on": "date",
         "vas": "float",
         "odi_percent": "float",
+        # The sum of the ODI section answers and how many were answered: the exact score.
+        "odi_points": "float",
+        "odi_answered": "float",
         "osteoporosis_therapy_taken": "tristate",
     },
     "events": {
@@ -125,6 +137,21 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "sites": {"site_id": "int64", "code": "str"},
 }
+
+
+# Each measure times its scale is a whole number (reports.stats, "Exact means"): VAS and cement
+# volumes have one decimal; an ODI percent is 100 x points / (5 x answered) = 20 x points / answered
+# with 9 or 10 sections answered, a multiple of 1/90.
+VOLUME_SCALE = 10
+MEASURE_SCALES = {"vas": 10, "odi": 90}
+
+
+def exact_odi_percent(responses: pd.DataFrame) -> pd.Series:
+    """The ODI score from its answers (20 x points / answered), not the stored one-decimal
+    percent; the stored percent where the answers are not there (scores entered as a percent)."""
+    answered = responses["odi_answered"]
+    exact = 20 * responses["odi_points"] / answered.where(answered > 0)
+    return exact.where(responses["odi_percent"].notna() & exact.notna(), responses["odi_percent"])
 
 
 def _as_tristate(column: pd.Series) -> pd.Series:
@@ -267,6 +294,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
     levels["has_leak"] = levels["level_id"].isin(leaks["level_id"])
     levels["has_disc_leak"] = levels["level_id"].isin(leaks.loc[leaks["location_group"] == "disc", "level_id"])
     responses = attach(f["responses"], ["patient_id", "site_id", "procedure_type", "indication"])
+    responses["odi_percent"] = exact_odi_percent(responses)
     return Frames(
         procedures=procedures,
         levels=levels,
@@ -304,7 +332,7 @@ def activity(f: Frames) -> dict:
     for kind, group in _groups(levels).items():
         patients_of_kind = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
         counts = group.groupby("patient_id").size().reindex(patients_of_kind["patient_id"].unique(), fill_value=0)
-        levels_per_patient[kind] = mean_summary(counts.to_numpy())
+        levels_per_patient[kind] = mean_summary(counts.to_numpy(), scale=1)
     type_counts = procedures["procedure_type"].value_counts()
     indication_counts = procedures["indication"].value_counts()
     level_counts = levels["level"].value_counts()
@@ -317,7 +345,7 @@ def activity(f: Frames) -> dict:
             indication: _share(count, n_procedures) for indication, count in indication_counts.sort_index().items()
         },
         "female": _share((patients["sex"] == "female").sum(), len(patients)),
-        "age": mean_summary(procedures["age"]),
+        "age": mean_summary(procedures["age"], scale=1),
         "levels_per_patient": levels_per_patient,
         "level_distribution": {
             VertebralLevel(level).name: _share(count, len(levels)) for level, count in level_counts.sort_index().items()
@@ -331,11 +359,13 @@ def activity(f: Frames) -> dict:
 def cement(f: Frames) -> dict:
     levels = f.levels
     volume = levels["cement_volume_ml"]
-    products = grouped_summaries(volume, [levels["product"]])
-    lots = grouped_summaries(volume, [levels["product"], levels["lot"]])
+    products = grouped_summaries(volume, [levels["product"]], scale=VOLUME_SCALE)
+    lots = grouped_summaries(volume, [levels["product"], levels["lot"]], scale=VOLUME_SCALE)
     return {
-        "volume": {kind: mean_summary(group["cement_volume_ml"]) for kind, group in _groups(levels).items()},
-        "body_volume": mean_summary(levels["body_volume_cc"]),
+        "volume": {
+            kind: mean_summary(group["cement_volume_ml"], scale=VOLUME_SCALE) for kind, group in _groups(levels).items()
+        },
+        "body_volume": mean_summary(levels["body_volume_cc"], scale=VOLUME_SCALE),
         "fill_percent": mean_summary(levels["fill_percent"]),
         # Levels per product or lot: every level has a volume, so the group's n.
         "by_product": {key[0]: {"levels": s.n, "volume": s} for key, s in sorted(products.items())},
@@ -374,8 +404,8 @@ def leaks(f: Frames) -> dict:
         },
         "symptomatic": _share(leak_rows["symptomatic"].sum(), n_leaks),
         "leaks": n_leaks,
-        "volume_with_leak": mean_summary(with_leak),
-        "volume_without_leak": mean_summary(without_leak),
+        "volume_with_leak": mean_summary(with_leak, scale=VOLUME_SCALE),
+        "volume_without_leak": mean_summary(without_leak, scale=VOLUME_SCALE),
         "volume_test": welch_t_test(with_leak, without_leak),
     }
 
@@ -512,8 +542,28 @@ def answer_frame(responses: pd.DataFrame) -> pd.DataFrame:
 EMPTY = summary_from_aggregates(0, None, None, None, None)
 
 
-def grouped_summaries(values: pd.Series, by: list[pd.Series]) -> dict[tuple, MeanSummary]:
-    """MeanSummary of ``values`` for every group of ``by``, in one grouped pass; keys are tuples."""
+def grouped_summaries(values: pd.Series, by: list[pd.Series], *, scale: int | None = None) -> dict[tuple, MeanSummary]:
+    """MeanSummary of ``values`` for every group of ``by``, in one grouped pass; keys are tuples.
+    With ``scale``, from integer sums (exact, ``reports.stats``)."""
+    if scale is not None:
+        units = pd.Series(to_units(values.to_numpy(dtype=float), scale), index=values.index)
+        sums = (
+            pd.DataFrame({"units": units, "squares": units * units})
+            .groupby(by, observed=True)
+            .agg(
+                n=("units", "count"),
+                total=("units", "sum"),
+                squares=("squares", "sum"),
+                low=("units", "min"),
+                high=("units", "max"),
+            )
+        )
+        return {
+            (key if isinstance(key, tuple) else (key,)): summary_from_sums(
+                n, total, squares, 0 if n == 0 else low, 0 if n == 0 else high, scale=scale
+            )
+            for key, n, total, squares, low, high in sums.itertuples(name=None)
+        }
     aggregates = values.groupby(by, observed=True).agg(["count", "mean", "std", "min", "max"])
     result = {}
     for key, n, mean, sd, low, high in aggregates.itertuples(name=None):
@@ -523,11 +573,11 @@ def grouped_summaries(values: pd.Series, by: list[pd.Series]) -> dict[tuple, Mea
 
 def _outcome_rows(answers: pd.DataFrame, measure: str, keys: list[str]) -> dict[tuple, OutcomeRow]:
     """{(group..., event): OutcomeRow} for the groups of ``keys`` (ending with event_code)."""
-    column = MEASURE_COLUMNS[measure]
+    column, scale = MEASURE_COLUMNS[measure], MEASURE_SCALES[measure]
     by = [answers[key] for key in keys]
-    scores = grouped_summaries(answers[column], by)
+    scores = grouped_summaries(answers[column], by, scale=scale)
     # Follow-up minus baseline over the procedures with both scores (a paired change).
-    changes = grouped_summaries(answers[column] - answers[f"{measure}_baseline"], by)
+    changes = grouped_summaries(answers[column] - answers[f"{measure}_baseline"], by, scale=scale)
     flags = answers[f"{measure}_improved"].groupby(by, observed=True).agg(["sum", "count"])
     improved = {
         (key if isinstance(key, tuple) else (key,)): _share(hits, pairs)
