@@ -12,12 +12,14 @@ neurological complications per patient (004, 000); infection per procedure ("cas
 adjacent-level fracture per procedure, split by whether any level of the procedure leaked
 into a disc.
 
-Follow-up: an event that was not completed because the patient died (on or before the
-window closed) or withdrew consent is *censored* — it leaves the response-rate
-denominator instead of counting as non-response. Superseded events, and events cancelled
-for other reasons (a re-planned procedure), are not counted at all. Events whose window
-closes after ``as_of`` are "not yet due". Statuses are those at the time of the build (a
-report of a past quarter is built on the first day of the next one).
+Follow-up: an event that was not completed because the patient died or withdrew consent
+while its window was still open, or before it opened, is *censored* — it leaves the
+response-rate denominator instead of counting as non-response; a window that had closed
+unanswered before the death or withdrawal stays *missed*. Superseded events, and events
+cancelled for other causes (``CancelCause``: re-planned, opted out...), are not counted at
+all. Events whose window closes after ``as_of`` are "not yet due". Statuses, answers, deaths
+and withdrawals are those known on ``as_of`` (``reports.loaders``): a report of a past
+quarter built late shows what was known at the quarter's end.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from registry.followup.models import CancelCause
 from registry.followup.scoring import odi_clinically_important, vas_clinically_important
 from registry.procedures.models import ComplicationType, LeakLocation, SirSeverity, VertebralLevel
 from reports.stats import (
@@ -53,9 +56,7 @@ INFECTION_PREFIX = "infection_"
 NEUROLOGICAL_PREFIX = "neuro_"
 # Follow-up statuses (registry.followup.models.FollowUpEventStatus).
 COMPLETED, MISSED, CANCELLED, SUPERSEDED = "completed", "missed", "cancelled", "superseded"
-# The follow-up service closes a dead or withdrawn patient's open events as cancelled with a
-# reason such as "Patient withdrew consent." or "Patient deceased.".
-CENSORING_REASON_PATTERN = r"withdr|deceas|death|died"
+CENSORING_CAUSES = tuple(str(cause) for cause in CancelCause.censoring())
 
 # Column -> dtype of every frame; ``make_frames`` coerces to these so that frames built by the
 # loaders and frames built by hand in tests behave the same. "date" columns are datetime64;
@@ -72,6 +73,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "date_of_birth": "date",
         "consent_status": "str",
         "deceased_on": "date",
+        "withdrawn_on": "date",
         "fracture_age": "str",
         "fracture_age_days": "float",
         "mri_oedema": "str",
@@ -123,9 +125,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "procedure_id": "int64",
         "event_code": "str",
         "status": "str",
+        "status_changed_on": "date",
         "invite_on": "date",
         "window_closes_on": "date",
-        "cancel_reason": "str",
+        "cancel_cause": "str",
     },
     "bone_actions": {
         "action_id": "int64",
@@ -199,7 +202,7 @@ class Frames:
     indication, fill_percent, has_leak, has_disc_leak}; leaks.{procedure_id, patient_id,
     procedure_type, location_group}; complications.{patient_id, procedure_type};
     responses.{patient_id, site_id, procedure_type, indication}; events.{patient_id,
-    deceased_on, consent_status}; bone_actions.patient_id. ``answers`` holds one response per
+    deceased_on, withdrawn_on}; bone_actions.patient_id. ``answers`` holds one response per
     procedure and event (the last collected), with the procedure's baseline score beside each
     follow-up score and whether the change is clinically important (``answer_frame``).
     """
@@ -271,7 +274,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
     procedures = f["procedures"]
     procedures["age"] = age_in_years(procedures["date_of_birth"], procedures["performed_on"])
     by_procedure = procedures.set_index("procedure_id")[
-        ["patient_id", "site_id", "procedure_type", "indication", "deceased_on", "consent_status"]
+        ["patient_id", "site_id", "procedure_type", "indication", "deceased_on", "withdrawn_on"]
     ]
 
     def attach(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -302,7 +305,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
         complications=attach(f["complications"], ["patient_id", "procedure_type"]),
         responses=responses,
         answers=answer_frame(responses),
-        events=attach(f["events"], ["patient_id", "deceased_on", "consent_status"]),
+        events=attach(f["events"], ["patient_id", "deceased_on", "withdrawn_on"]),
         bone_actions=attach(f["bone_actions"], ["patient_id"]),
         sites=f["sites"],
         as_of=as_of,
@@ -641,23 +644,27 @@ def classify_events(f: Frames) -> pd.DataFrame:
     """The events that count, each with one outcome: completed, missed, censored or pending."""
     events = f.events
     as_of = pd.Timestamp(f.as_of)
+    status = events["status"].astype(object)
     event_keys, answer_keys = _event_keys([events, f.answers])
-    completed = (events["status"] == COMPLETED).to_numpy() | np.isin(event_keys, answer_keys)
-    died_in_time = (
-        events["deceased_on"].notna()
-        & (events["deceased_on"] <= events["window_closes_on"])
-        & (events["deceased_on"] <= as_of)
-    ).to_numpy()
-    withdrawn = (events["consent_status"] == "withdrawn").to_numpy()
-    cancelled = (events["status"] == CANCELLED).to_numpy()
-    cancelled_for_censoring = cancelled.copy()
-    cancelled_for_censoring[cancelled] = (
-        events.loc[cancelled, "cancel_reason"].str.contains(CENSORING_REASON_PATTERN, case=False, regex=True).to_numpy()
-    )
-    censored = ~completed & (died_in_time | withdrawn | cancelled_for_censoring)
-    excluded = ~completed & ~censored & (cancelled | (events["status"] == SUPERSEDED).to_numpy())
+    completed = (status == COMPLETED).to_numpy() | np.isin(event_keys, answer_keys)
+    cancelled = (status == CANCELLED).to_numpy()
+    censoring_cause = cancelled & events["cancel_cause"].astype(object).isin(CENSORING_CAUSES).to_numpy()
+    # When follow-up stopped: the death or withdrawal (as recorded by ``as_of``), or the day the event
+    # was cancelled for one of those causes, whichever came first.
+    stopped_on = pd.concat(
+        [
+            events["deceased_on"],
+            events["withdrawn_on"],
+            events["status_changed_on"].where(pd.Series(censoring_cause, index=events.index)),
+        ],
+        axis=1,
+    ).min(axis=1)
+    closes = events["window_closes_on"]
+    # Censored only if the window was still open (or not yet open) when follow-up stopped.
+    censored = ~completed & (stopped_on.notna() & (stopped_on <= closes) & (stopped_on <= as_of)).to_numpy()
+    excluded = ~completed & ~censored & ((cancelled & ~censoring_cause) | (status == SUPERSEDED).to_numpy())
     outcome = np.select(
-        [completed, censored, (events["window_closes_on"] >= as_of).to_numpy()],
+        [completed, censored, (closes >= as_of).to_numpy()],
         [COMPLETED, "censored", "pending"],
         default=MISSED,
     )
