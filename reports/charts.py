@@ -22,7 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reports import benchmarks as bm  # noqa: E402
 from reports.metrics import EVENT_ORDER, funnel_limits  # noqa: E402
-from reports.stats import SMALL_CELL, Proportion  # noqa: E402
+from reports.stats import SMALL_CELL, SUPPRESSED, Proportion, format_number  # noqa: E402
 from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS  # noqa: E402
 
 COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": "#333333"}
@@ -55,7 +55,7 @@ def _visible(n: int, suppress: bool) -> bool:
 
 
 def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
-    """Mean score at each event with its 95 % interval, PVP and PKP, beside 004's pooled means."""
+    """Mean score at each event with its 95 % interval, PVP and PKP, beside Sørensen 2019's pooled means."""
     label = f"{MEASURE_LABELS[measure]} after the procedure, with the literature trajectory"
     figure, axes = _figure()
     positions = np.arange(len(EVENT_ORDER))
@@ -89,7 +89,7 @@ def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
                 linestyle="--",
                 color=COLOURS[kind],
                 alpha=0.6,
-                label=f"Literature {TYPE_LABELS[kind]} (004)",
+                label=f"Literature {TYPE_LABELS[kind]} ({reference.source.short})",
             )
     axes.set_xticks(positions, [EVENT_LABELS[event] for event in EVENT_ORDER])
     axes.set_ylabel(MEASURE_LABELS[measure])
@@ -118,12 +118,24 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
                 color="black",
                 capsize=4,
             )
+            # Every bar says its value: a rate of 0 % draws no bar, and must not look like a gap.
+            value = f"{format_number(share.rate * 100)} %"
+        else:
+            value = "no patients" if not share.denominator else f"n {SUPPRESSED}: not shown"
+        axes.annotate(value, (position, 0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
     for key, position in (("leak_rate_patient_pvp", 0), ("leak_rate_patient_pkp", 1)):
-        percent = bm.BENCHMARKS[key].percent
-        axes.hlines(percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
+        benchmark = bm.BENCHMARKS[key]
+        axes.hlines(benchmark.percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
         axes.annotate(
-            f"004: {percent} %", (position, percent), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7
+            f"{benchmark.source.short}: {format_number(benchmark.percent)} %",
+            (position, benchmark.percent),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize=7,
         )
+    # Fixed limits: every type keeps its place and its full label, drawn or not.
+    axes.set_xlim(-0.6, len(kinds) - 0.4)
     axes.set_xticks(range(len(kinds)), [TYPE_LABELS[kind] for kind in kinds])
     axes.set_ylabel("% of patients (95 % CI)")
     axes.set_ylim(0, 100)
@@ -132,7 +144,7 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
 
 
 def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -> str:
-    label = "Treated levels by vertebra (% of levels), with 001's distribution"
+    label = "Treated levels by vertebra (% of levels), with Barriga-Martín 2022's distribution"
     figure, axes = _figure(7.0, 3.2, bottom=0.2)
     reference = bm.BENCHMARKS["level_distribution"]
     order = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
@@ -151,7 +163,7 @@ def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -
         "o",
         color=COLOURS["benchmark"],
         markersize=4,
-        label="001 (41 levels)",
+        label=f"{reference.source.short} (41 levels)",
     )
     axes.set_xticks(positions, codes, rotation=90, fontsize=7)
     axes.set_ylabel("% of levels")

@@ -28,6 +28,7 @@ from registry import access
 from registry.accounts.models import Role, SiteMembership
 from registry.core.audit import system_user
 from registry.patients.models import Site
+from reports import benchmarks as bm
 from reports import charts
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import Frames, compute_all, site_leak_rates
@@ -169,7 +170,10 @@ def quarterly_document(
                 "Small cells",
                 "Counts of 1–4 are shown as <5; their rates and intervals are withheld.",
             ),
-            ("Benchmarks", "Literature figures from DATA_DICTIONARY.md section 5 (sources 000, 001, 004)."),
+            (
+                "Benchmarks",
+                "Literature figures: " + "; ".join(bm.CITATIONS.values()) + " (table or section beside each figure).",
+            ),
         ],
         sections=[
             Section(f"This quarter ({year} Q{quarter})", build_tables(compute_all(this_quarter), suppress=True)),

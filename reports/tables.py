@@ -52,6 +52,10 @@ COMPLETENESS_LABELS = {
 MEASURE_LABELS = {"vas": "VAS (0–10)", "odi": "ODI (%)"}
 
 
+LEVEL_BENCHMARK_COLUMN = f"Benchmark ({bm.BENCHMARKS['level_distribution'].source.short}, 41 levels)"
+TRAJECTORY_BENCHMARK_COLUMN = f"Benchmark ({bm.trajectory_for('vas', 'PVP').source.short}, Table 2)"
+
+
 def event_label(code: str) -> str:
     return EVENT_LABELS.get(code, code)
 
@@ -196,7 +200,7 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     distribution = Table(
         "level_distribution",
         "Treated levels by vertebra",
-        ["Level", "Levels", "Benchmark (001, 41 levels)"],
+        ["Level", "Levels", LEVEL_BENCHMARK_COLUMN],
         note=str(bm.BENCHMARKS["level_distribution"].source),
     )
     reference = bm.BENCHMARKS["level_distribution"]
@@ -223,7 +227,8 @@ def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     table = Table("cement", "Cement", MEASURE_COLUMNS)
     volume_benchmark = mean_benchmark_key("cement_volume_per_level")
     for kind, summary in c["volume"].items():
-        benchmark = volume_benchmark if kind in ("all", "PVP") else NO_BENCHMARK
+        # 001 treated by PVP only: its figure sits beside the PVP row, not beside all procedures.
+        benchmark = volume_benchmark if kind == "PVP" else NO_BENCHMARK
         table.add(f"Volume per level — {TYPE_LABELS[kind]}", fmt.mean(summary, "mL"), *benchmark)
     table.add("Vertebral body volume", fmt.mean(c["body_volume"], "cc"), *mean_benchmark_key("vertebral_body_volume"))
     table.add(
@@ -324,7 +329,7 @@ def complication_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     table.add(
         "Patients with a neurological complication",
         fmt.share(c["neurological"]),
-        *rate_benchmark("transient_neurological_deficit"),
+        *rate_benchmark("neurological_complications"),
     )
     with_disc, without_disc = c["adjacent_fracture_with_disc_leak"], c["adjacent_fracture_without_disc_leak"]
     table.add("New adjacent-level fracture — procedures with an intradiscal leak", fmt.share(with_disc), *NO_BENCHMARK)
@@ -360,7 +365,7 @@ def _outcome_table(
     group_labels: dict[str, str],
     benchmarks: bool,
 ) -> Table:
-    columns = [*OUTCOME_COLUMNS, "Benchmark (004 Table 2)"] if benchmarks else OUTCOME_COLUMNS
+    columns = [*OUTCOME_COLUMNS, TRAJECTORY_BENCHMARK_COLUMN] if benchmarks else OUTCOME_COLUMNS
     table = Table(key, title, list(columns))
     for group, rows in groups.items():
         trajectory = bm.trajectory_for(measure, group) if benchmarks else None
