@@ -387,6 +387,12 @@ def leaks(f: Frames) -> dict:
         patients = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
         leaking = group.loc[group["has_leak"], "patient_id"].nunique()
         per_patient[kind] = _share(leaking, patients["patient_id"].nunique())
+    # Procedures with at least one leaking level, of the procedures (a procedure without levels counts).
+    per_procedure = {}
+    for kind, group in _groups(levels).items():
+        of_kind = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
+        leaking = group.loc[group["has_leak"], "procedure_id"].nunique()
+        per_procedure[kind] = _share(leaking, len(of_kind))
     n_leaks = len(leak_rows)
     levels_by_group = leak_rows.groupby("location_group")["level_id"].nunique()
     pathway_counts = leak_rows["pathway"].value_counts()
@@ -396,6 +402,7 @@ def leaks(f: Frames) -> dict:
     return {
         "per_level": per_level,
         "per_patient": per_patient,
+        "per_procedure": per_procedure,
         "location_group": {group: _share(levels_by_group.get(group, 0), len(levels)) for group in LOCATION_GROUPS},
         "pathway": {
             **{pathway: _share(pathway_counts.get(pathway, 0), n_leaks) for pathway in PATHWAYS},

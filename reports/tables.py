@@ -254,6 +254,8 @@ def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     for kind, share in lk["per_patient"].items():
         benchmark = rate_benchmark(patient_benchmarks[kind]) if kind in patient_benchmarks else NO_BENCHMARK
         table.add(f"Patients with a leak — {TYPE_LABELS[kind]}", fmt.share(share), *benchmark)
+    for kind, share in lk["per_procedure"].items():
+        table.add(f"Procedures with a leak — {TYPE_LABELS[kind]}", fmt.share(share), *NO_BENCHMARK)
     reference = bm.BENCHMARKS["leak_rate_level_low_volume_pvp"]
     for group, share in lk["location_group"].items():
         count = reference.breakdown["location"].get(group)

@@ -277,3 +277,26 @@ def test_a_quarter_rebuilt_later_shows_what_was_known_at_its_end(
     }  # fmt: skip
     versions = QuarterlyReport.objects.filter(site=site_a, year=2026, quarter=1).order_by("version")
     assert [v.version for v in versions] == [1, 2]
+
+
+# --- class 5: leak rate per procedure ---------------------------------------------------------
+
+
+def test_leak_rate_per_procedure_beside_per_level_and_per_patient():
+    # Patient 1 treated twice (PVP with 2 levels, one leaking; PKP, 1 level, none); patient 2 once (PVP, no leak).
+    frames = make_frames(
+        as_of=AS_OF,
+        procedures=procedures(3).assign(patient_id=[1, 1, 2], procedure_type=["PVP", "PKP", "PVP"]),
+        levels=pd.DataFrame(
+            {"level_id": [1, 2, 3, 4], "procedure_id": [1, 1, 2, 3], "level": [1, 2, 3, 4], "cement_volume_ml": 2.0}
+        ),
+        leaks=pd.DataFrame({"leak_id": [1], "level_id": [1], "location": ["disc_superior"]}),
+    )
+
+    table = table_of(frames, "leaks")
+
+    assert table.cell("Procedures with a leak — All", "Value") == hand.share(1, 3)
+    assert table.cell("Procedures with a leak — PVP", "Value") == hand.share(1, 2)
+    assert table.cell("Procedures with a leak — PKP", "Value") == hand.share(0, 1)
+    assert table.cell("Patients with a leak — All", "Value") == hand.share(1, 2)
+    assert table.cell("Levels with a leak — All", "Value") == hand.share(1, 4)
