@@ -312,7 +312,7 @@ def _interval(low: float, high: float, decimals: int) -> str:
     return f"{format_number(low, decimals)}{separator}{format_number(high, decimals)}"
 
 
-def _is_disclosive(p: Proportion) -> bool:
+def is_disclosive(p: Proportion) -> bool:
     """Whether the count, the denominator or the complement (denominator - count) is
     1-4. The complement counts: "38 / 41 had no leak" says that 3 had one."""
     cells = (p.count, p.denominator, p.denominator - p.count)
@@ -330,7 +330,7 @@ def format_proportion(p: Proportion, *, suppress: bool, decimals: int = 1) -> st
     """
     if p.denominator == 0 or p.rate is None:
         return f"0 / 0 ({NOT_AVAILABLE})"
-    if suppress and _is_disclosive(p):
+    if suppress and is_disclosive(p):
         complement = p.denominator - p.count
         if 0 < complement < SMALL_CELL and p.denominator >= SMALL_CELL:
             count_text = f">{p.denominator - SMALL_CELL}"
