@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from html import escape
 
 import matplotlib
@@ -29,6 +31,28 @@ COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": 
 SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "registry-reports", "font.size": 9}
 
 
+class ChartSvg(str):
+    """A chart's SVG text; ``png`` holds the same chart as a PNG image when drawn under
+    ``with_png()`` (the PDF report embeds images, reportlab does not read SVG)."""
+
+    png: bytes | None = None
+    size: tuple[float, float] = (6.4, 3.4)  # inches
+
+
+_WANT_PNG: ContextVar[bool] = ContextVar("charts_want_png", default=False)
+PNG_DPI = 150
+
+
+@contextmanager
+def with_png():
+    """Charts drawn inside also carry a PNG of themselves (``ChartSvg.png``)."""
+    token = _WANT_PNG.set(True)
+    try:
+        yield
+    finally:
+        _WANT_PNG.reset(token)
+
+
 def _svg(figure: Figure, label: str) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
@@ -38,7 +62,14 @@ def _svg(figure: Figure, label: str) -> str:
     text = text[text.index("<svg") :]
     # Scale with the page, and name the chart for assistive technology.
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", text, count=1)
-    return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
+    chart = ChartSvg(text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1))
+    if _WANT_PNG.get():
+        image = io.BytesIO()
+        with matplotlib.rc_context(SVG_SETTINGS):
+            figure.savefig(image, format="png", dpi=PNG_DPI, metadata={"Software": None})
+        chart.png = image.getvalue()
+        chart.size = tuple(figure.get_size_inches())
+    return chart
 
 
 def _figure(width: float = 6.4, height: float = 3.4, bottom: float = 0.14) -> tuple[Figure, object]:

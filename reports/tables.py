@@ -62,6 +62,46 @@ def event_label(code: str) -> str:
     return EVENT_LABELS.get(code, code)
 
 
+class FigureText(str):
+    """A cell's text with the numbers behind it, for the XLSX figures sheet (issue #10 item 9):
+    n, denominator, value (a percent or a mean) and its 95 % interval; None where not shown."""
+
+    n: int | None
+    denominator: int | None
+    value: float | None
+    lower: float | None
+    upper: float | None
+
+    def __new__(cls, text: str, *, n=None, denominator=None, value=None, lower=None, upper=None):
+        figure = super().__new__(cls, text)
+        figure.n, figure.denominator, figure.value, figure.lower, figure.upper = n, denominator, value, lower, upper
+        return figure
+
+    def __reduce__(self):
+        return (_figure_text, (str(self), self.n, self.denominator, self.value, self.lower, self.upper))
+
+
+def _figure_text(text, n, denominator, value, lower, upper) -> FigureText:
+    return FigureText(text, n=n, denominator=denominator, value=value, lower=lower, upper=upper)
+
+
+def share_figure(text: str, p: Proportion, *, shown: bool = True) -> str:
+    if not shown or p.rate is None:
+        # A hidden count keeps its denominator when the text prints it ("<5 / 11").
+        printed = p.rate is None or not 0 < p.denominator < SMALL_CELL
+        return FigureText(text, denominator=p.denominator if printed else None)
+    return FigureText(
+        text, n=p.count, denominator=p.denominator, value=p.rate * 100, lower=p.ci_low * 100, upper=p.ci_high * 100
+    )
+
+
+def mean_figure(text: str, m: MeanSummary | None, *, shown: bool = True) -> str:
+    if m is None or not shown or m.mean is None:
+        return FigureText(text, n=m.n if (m is not None and shown) else None)
+    value = float(m.exact_mean) if m.exact_mean is not None else m.mean
+    return FigureText(text, n=m.n, value=value, lower=m.ci_low, upper=m.ci_high)
+
+
 @dataclass
 class Table:
     key: str
@@ -69,11 +109,16 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     note: str = ""
+    # Where the benchmark column's figures come from, for tables without a "Source" column.
+    benchmark_source: str = ""
+    # Per row, per cell: the numbers behind the text (FigureText) or None.
+    figures: list[list[FigureText | None]] = field(default_factory=list, compare=False)
 
     def add(self, *cells: str) -> None:
         if len(cells) != len(self.columns):
             raise ValueError(f"{self.key}: {len(cells)} cells for {len(self.columns)} columns")
         self.rows.append([str(cell) for cell in cells])
+        self.figures.append([cell if isinstance(cell, FigureText) else None for cell in cells])
 
     def row(self, label: str) -> dict[str, str]:
         """The row whose first cell is ``label``, as {column: text}."""
@@ -175,15 +220,20 @@ class Formatter:
         }
 
     def count(self, n: int) -> str:
-        return suppress_count(int(n)) if self.suppress else str(int(n))
+        n = int(n)
+        if self.suppress and 0 < n < SMALL_CELL:
+            return FigureText(suppress_count(n))
+        return FigureText(str(n), n=n)
 
     def share(self, p: Proportion) -> str:
-        return format_proportion(p, suppress=self.suppress)
+        text = format_proportion(p, suppress=self.suppress)
+        return share_figure(text, p, shown=not (self.suppress and is_disclosive(p)))
 
     def mean(self, m: MeanSummary | None, unit: str = "", decimals: int = 1) -> str:
         if m is None:
             return NOT_AVAILABLE
-        return format_mean(m, unit, decimals=decimals, suppress=self.suppress)
+        text = format_mean(m, unit, decimals=decimals, suppress=self.suppress)
+        return mean_figure(text, m, shown=not (self.suppress and m.n < SMALL_CELL))
 
     def p_value(self, p: float | None, *groups: int) -> str:
         # With a small group a p value can hint at the few values behind it; reviewers see "—".
@@ -197,14 +247,15 @@ def rate_benchmark(key: str) -> tuple[str, str]:
     benchmark = bm.BENCHMARKS[key]
     source = str(benchmark.source)
     if benchmark.proportion() is not None:
-        return format_proportion(benchmark.proportion(), suppress=False), source
+        share = benchmark.proportion()
+        return share_figure(format_proportion(share, suppress=False), share), source
     if benchmark.range_percent is not None:
         low, high = benchmark.range_percent
-        return f"{format_number(low)}–{format_number(high)} %", source
+        return FigureText(f"{format_number(low)}–{format_number(high)} %", lower=low, upper=high), source
     text = f"{format_number(benchmark.percent, 2 if benchmark.percent < 1 else 1)} %"
     if benchmark.denominator is not None:
         text += f" of {benchmark.denominator}"
-    return text, source
+    return FigureText(text, value=benchmark.percent, denominator=benchmark.denominator), source
 
 
 def mean_benchmark(benchmark: bm.MeanBenchmark, decimals: int = 1) -> str:
@@ -220,7 +271,7 @@ def mean_benchmark(benchmark: bm.MeanBenchmark, decimals: int = 1) -> str:
         )
     if benchmark.n is not None:
         extras.append(f"n = {benchmark.n}")
-    return f"{text} ({'; '.join(extras)})" if extras else text
+    return FigureText(f"{text} ({'; '.join(extras)})" if extras else text, n=benchmark.n, value=benchmark.mean)
 
 
 def mean_benchmark_key(key: str, decimals: int = 1) -> tuple[str, str]:
@@ -265,6 +316,7 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         "Treated levels by vertebra",
         ["Level", "Levels", LEVEL_BENCHMARK_COLUMN],
         note=str(bm.BENCHMARKS["level_distribution"].source),
+        benchmark_source=str(bm.BENCHMARKS["level_distribution"].source),
     )
     reference = bm.BENCHMARKS["level_distribution"]
     shown = list(a["level_distribution"])
@@ -276,8 +328,8 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     texts = fmt.family(shares)
     for code in sorted(shown, key=order.__getitem__):
         count = reference.counts.get(code, 0)
-        figure = format_proportion(proportion(count, reference.total), suppress=False)
-        distribution.add(code, texts[code], figure)
+        share = proportion(count, reference.total)
+        distribution.add(code, texts[code], share_figure(format_proportion(share, suppress=False), share))
     return [table, indications, distribution]
 
 
@@ -439,6 +491,8 @@ def _outcome_table(
 ) -> Table:
     columns = [*OUTCOME_COLUMNS, TRAJECTORY_BENCHMARK_COLUMN] if benchmarks else OUTCOME_COLUMNS
     table = Table(key, title, list(columns))
+    if benchmarks:
+        table.benchmark_source = str(bm.trajectory_for(measure, "PVP").source)
     # The groups are parts of one cohort (the "All" row, or the by-type table's): a small group is
     # withheld with a partner, so that its mean cannot be worked back from the others'.
     withheld = {
@@ -464,7 +518,8 @@ def _outcome_table(
             ]
             if benchmarks:
                 point = trajectory.for_event(event) if trajectory else None
-                cells.append(f"{format_number(point.mean, 2)} (n = {point.n})" if point else NOT_AVAILABLE)
+                text = f"{format_number(point.mean, 2)} (n = {point.n})" if point else NOT_AVAILABLE
+                cells.append(FigureText(text, n=point.n, value=point.mean) if point else text)
             table.add(*cells)
     return table
 

@@ -238,3 +238,76 @@ def test_an_interrupted_quarterly_build_is_complete_after_the_next_beat_run(site
     reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
     assert sorted(r.site_id or 0 for r in reports) == sorted([site_a.id, site_b.id, 0])
     assert all(r.version == 1 and r.pdf and r.xlsx for r in reports)
+
+
+def _images_on(page) -> int:
+    resources = page.get("/Resources") or {}
+    xobjects = resources.get("/XObject") or {}
+    return sum(1 for ref in xobjects.values() if ref.get_object().get("/Subtype") == "/Image")
+
+
+def test_pdf_opens_with_a_one_page_summary_then_the_charts_as_images(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    pages = PdfReader(io.BytesIO(bytes(report.pdf))).pages
+
+    first = " ".join(pages[0].extract_text().split())
+    # The five figures a department head reads, as the cumulative tables print them.
+    assert "Summary (cumulative cohort)" in first
+    assert "Procedures (patients) 10 (10)" in first
+    assert f"Patients with a cement leak {hand.share(5, 10)}" in first or "Patients with a cement leak" in first
+    for label in (
+        "Patients with a symptomatic complication",
+        "VAS change at 3 months",
+        "ODI change at 3 months",
+        "Follow-up response at 3 months",
+    ):
+        assert label in first
+    # Charts the HTML has (trajectories, leak rates, level distribution) are images in the PDF.
+    assert sum(_images_on(page) for page in pages) == 4
+    assert "Charts" in " ".join(pages[1].extract_text().split())
+    # Citations, not file names, in every footnote.
+    text = " ".join(page.extract_text() for page in pages)
+    assert ".txt" not in text and "Sørensen et al. 2019" in text
+
+
+def test_pdf_headings_are_never_left_alone_at_the_foot_of_a_page(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    titles = {"Cement leaks", "Complications", "Follow-up", "Data completeness", "Bone health", "Activity"}
+
+    for page in PdfReader(io.BytesIO(bytes(report.pdf))).pages:
+        last_line = page.extract_text().strip().splitlines()[-1].strip()
+        assert last_line not in titles
+
+
+def test_xlsx_has_one_typed_row_per_figure(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    sheet = load_workbook(io.BytesIO(bytes(report.xlsx)))["Figures"]
+    rows = list(sheet.iter_rows(min_row=2))
+    header = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+    assert header[:9] == ["section", "table", "row", "column", "n", "denominator", "value", "lower_95", "upper_95"]
+
+    def figure(row_label, table="Cement leaks", section="Cumulative"):
+        return next(
+            r for r in rows if r[2].value == row_label and r[1].value == table and r[0].value.startswith(section)
+        )
+
+    leak = figure("Levels with a leak — All")
+    low, high = hand.wilson(5, 13)
+    assert [c.value for c in leak[4:9]] == [
+        5,
+        13,
+        pytest.approx(500 / 13),
+        pytest.approx(low * 100),
+        pytest.approx(high * 100),
+    ]
+    assert [c.data_type for c in leak[4:9]] == ["n"] * 5
+    pvp = figure("Levels with a leak — PVP")
+    assert pvp[9].value == pytest.approx(15 / 41 * 100) and pvp[9].data_type == "n"
+    assert pvp[10].value == "Barriga-Martín et al. 2022, Rev Esp Cir Ortop Traumatol, abstract, Results, Table 3"
+    # A hidden small cell has no numbers, only its text.
+    hidden = figure("Levels with a leak — All", section="This quarter")
+    assert [c.value for c in hidden[4:9]] == [None, 11, None, None, None]
+    assert hidden[11].value == "<5 / 11 (—)"
