@@ -65,7 +65,11 @@ from benchmarks.common import ensure_database  # noqa: E402
 
 def setup_django(migrate: bool = False) -> None:
     import django
+    from django.conf import settings
 
+    if os.environ.get("BENCH_REPORTS_CODE"):
+        settings.INSTALLED_APPS  # noqa: B018 - loading the settings puts the project first on sys.path
+        sys.path.insert(0, os.environ["BENCH_REPORTS_CODE"])
     django.setup()
     if migrate:
         from django.core.management import call_command
