@@ -8,6 +8,7 @@ web threads and workers share no global figure state. Text stays text in the SVG
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from contextlib import contextmanager
@@ -32,20 +33,20 @@ SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "registry-reports", "fon
 
 
 class ChartSvg(str):
-    """A chart's SVG text; ``png`` holds the same chart as a PNG image when drawn under
-    ``with_png()`` (the PDF report embeds images, reportlab does not read SVG)."""
+    """A chart drawn under ``with_png()``: an ``<img>`` for the HTML, and ``png`` for the PDF
+    (reportlab embeds images, it does not read SVG)."""
 
     png: bytes | None = None
     size: tuple[float, float] = (6.4, 3.4)  # inches
 
 
 _WANT_PNG: ContextVar[bool] = ContextVar("charts_want_png", default=False)
-PNG_DPI = 150
+PNG_DPI = 110  # sharp enough on paper at the PDF's size; each chart costs twice as long at 150
 
 
 @contextmanager
 def with_png():
-    """Charts drawn inside also carry a PNG of themselves (``ChartSvg.png``)."""
+    """Charts drawn inside are PNG images (``ChartSvg``) rather than SVG."""
     token = _WANT_PNG.set(True)
     try:
         yield
@@ -54,6 +55,8 @@ def with_png():
 
 
 def _svg(figure: Figure, label: str) -> str:
+    if _WANT_PNG.get():
+        return _png(figure, label)
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
         # Fixed margins (see _figure) rather than bbox_inches="tight", which draws the figure twice.
@@ -62,13 +65,21 @@ def _svg(figure: Figure, label: str) -> str:
     text = text[text.index("<svg") :]
     # Scale with the page, and name the chart for assistive technology.
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", text, count=1)
-    chart = ChartSvg(text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1))
-    if _WANT_PNG.get():
-        image = io.BytesIO()
-        with matplotlib.rc_context(SVG_SETTINGS):
-            figure.savefig(image, format="png", dpi=PNG_DPI, metadata={"Software": None})
-        chart.png = image.getvalue()
-        chart.size = tuple(figure.get_size_inches())
+    return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
+
+
+def _png(figure: Figure, label: str) -> ChartSvg:
+    """The chart drawn once as a PNG: embedded as an image in the PDF, and in the stored HTML as
+    an inline ``data:`` image (drawing it a second time as SVG would double the charts' cost in a
+    quarterly build, BENCHMARKS.md)."""
+    image = io.BytesIO()
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.savefig(image, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    png = image.getvalue()
+    encoded = base64.b64encode(png).decode("ascii")
+    chart = ChartSvg(f'<img class="chart" alt="{escape(label)}" src="data:image/png;base64,{encoded}">')
+    chart.png = png
+    chart.size = tuple(figure.get_size_inches())
     return chart
 
 

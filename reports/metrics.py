@@ -557,22 +557,15 @@ def grouped_summaries(values: pd.Series, by: list[pd.Series], *, scale: int | No
     With ``scale``, from integer sums (exact, ``reports.stats``)."""
     if scale is not None:
         units = pd.Series(to_units(values.to_numpy(dtype=float), scale), index=values.index)
-        sums = (
-            pd.DataFrame({"units": units, "squares": units * units})
-            .groupby(by, observed=True)
-            .agg(
-                n=("units", "count"),
-                total=("units", "sum"),
-                squares=("squares", "sum"),
-                low=("units", "min"),
-                high=("units", "max"),
-            )
-        )
+        # One cython reduction each (a named ``agg`` costs several times more).
+        grouped = units.groupby(by, observed=True)
+        squares = (units * units).groupby(by, observed=True).sum()
+        columns = zip(grouped.count().items(), grouped.sum(), squares, grouped.min(), grouped.max(), strict=True)
         return {
             (key if isinstance(key, tuple) else (key,)): summary_from_sums(
-                n, total, squares, 0 if n == 0 else low, 0 if n == 0 else high, scale=scale
+                n, total, square_sum, 0 if n == 0 else low, 0 if n == 0 else high, scale=scale
             )
-            for key, n, total, squares, low, high in sums.itertuples(name=None)
+            for (key, n), total, square_sum, low, high in columns
         }
     aggregates = values.groupby(by, observed=True).agg(["count", "mean", "std", "min", "max"])
     result = {}

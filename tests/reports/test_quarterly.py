@@ -115,7 +115,9 @@ def test_pdf_and_xlsx_hold_the_report_tables(cohort, site_a):
     assert rows["Levels with a leak — All"] == leak_rate
     assert workbook["T leaks"]["B3"].value == "<5 / 11 (—)"
 
-    assert leak_rate in report.html and "<svg" in report.html
+    # The stored report draws each chart once, as an image both the HTML and the PDF embed.
+    assert leak_rate in report.html and '<img class="chart" alt=' in report.html
+    assert 'src="data:image/png;base64,' in report.html
     assert "http://" not in report.html.split("<svg", 1)[0]  # no external asset
 
 
