@@ -8,8 +8,11 @@ web threads and workers share no global figure state. Text stays text in the SVG
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from html import escape
 
 import matplotlib
@@ -22,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reports import benchmarks as bm  # noqa: E402
 from reports.metrics import EVENT_ORDER, funnel_limits  # noqa: E402
-from reports.stats import SMALL_CELL, Proportion, suppress_count  # noqa: E402
+from reports.stats import SMALL_CELL, SUPPRESSED, Proportion, format_number, suppress_count  # noqa: E402
 from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS  # noqa: E402
 
 COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": "#333333"}
@@ -48,7 +51,31 @@ def _without_inline_css(text: str) -> str:
     return text.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
 
 
+class ChartSvg(str):
+    """A chart drawn under ``with_png()``: an ``<img>`` for the HTML, and ``png`` for the PDF
+    (reportlab embeds images, it does not read SVG)."""
+
+    png: bytes | None = None
+    size: tuple[float, float] = (6.4, 3.4)  # inches
+
+
+_WANT_PNG: ContextVar[bool] = ContextVar("charts_want_png", default=False)
+PNG_DPI = 110  # sharp enough on paper at the PDF's size; each chart costs twice as long at 150
+
+
+@contextmanager
+def with_png():
+    """Charts drawn inside are PNG images (``ChartSvg``) rather than SVG."""
+    token = _WANT_PNG.set(True)
+    try:
+        yield
+    finally:
+        _WANT_PNG.reset(token)
+
+
 def _svg(figure: Figure, label: str) -> str:
+    if _WANT_PNG.get():
+        return _png(figure, label)
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
         # Fixed margins (see _figure) rather than bbox_inches="tight", which draws the figure twice.
@@ -58,6 +85,21 @@ def _svg(figure: Figure, label: str) -> str:
     # Scale with the page, and name the chart for assistive technology.
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", text, count=1)
     return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
+
+
+def _png(figure: Figure, label: str) -> ChartSvg:
+    """The chart drawn once as a PNG: embedded as an image in the PDF, and in the stored HTML as
+    an inline ``data:`` image (drawing it a second time as SVG would double the charts' cost in a
+    quarterly build, BENCHMARKS.md)."""
+    image = io.BytesIO()
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.savefig(image, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    png = image.getvalue()
+    encoded = base64.b64encode(png).decode("ascii")
+    chart = ChartSvg(f'<img class="chart" alt="{escape(label)}" src="data:image/png;base64,{encoded}">')
+    chart.png = png
+    chart.size = tuple(figure.get_size_inches())
+    return chart
 
 
 def _figure(width: float = 6.4, height: float = 3.4, bottom: float = 0.14) -> tuple[Figure, object]:
@@ -74,7 +116,7 @@ def _visible(n: int, suppress: bool) -> bool:
 
 
 def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
-    """Mean score at each event with its 95 % interval, PVP and PKP, beside 004's pooled means."""
+    """Mean score at each event with its 95 % interval, PVP and PKP, beside Sørensen 2019's pooled means."""
     label = f"{MEASURE_LABELS[measure]} after the procedure, with the literature trajectory"
     figure, axes = _figure()
     positions = np.arange(len(EVENT_ORDER))
@@ -108,7 +150,7 @@ def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
                 linestyle="--",
                 color=COLOURS[kind],
                 alpha=0.6,
-                label=f"Literature {TYPE_LABELS[kind]} (004)",
+                label=f"Literature {TYPE_LABELS[kind]} ({reference.source.short})",
             )
     axes.set_xticks(positions, [EVENT_LABELS[event] for event in EVENT_ORDER])
     axes.set_ylabel(MEASURE_LABELS[measure])
@@ -137,12 +179,24 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
                 color="black",
                 capsize=4,
             )
+            # Every bar says its value: a rate of 0 % draws no bar, and must not look like a gap.
+            value = f"{format_number(share.rate * 100)} %"
+        else:
+            value = "no patients" if not share.denominator else f"n {SUPPRESSED}: not shown"
+        axes.annotate(value, (position, 0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
     for key, position in (("leak_rate_patient_pvp", 0), ("leak_rate_patient_pkp", 1)):
-        percent = bm.BENCHMARKS[key].percent
-        axes.hlines(percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
+        benchmark = bm.BENCHMARKS[key]
+        axes.hlines(benchmark.percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
         axes.annotate(
-            f"004: {percent} %", (position, percent), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7
+            f"{benchmark.source.short}: {format_number(benchmark.percent)} %",
+            (position, benchmark.percent),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize=7,
         )
+    # Fixed limits: every type keeps its place and its full label, drawn or not.
+    axes.set_xlim(-0.6, len(kinds) - 0.4)
     axes.set_xticks(range(len(kinds)), [TYPE_LABELS[kind] for kind in kinds])
     axes.set_ylabel("% of patients (95 % CI)")
     axes.set_ylim(0, 100)
@@ -151,7 +205,7 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
 
 
 def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -> str:
-    label = "Treated levels by vertebra (% of levels), with 001's distribution"
+    label = "Treated levels by vertebra (% of levels), with Barriga-Martín 2022's distribution"
     figure, axes = _figure(7.0, 3.2, bottom=0.2)
     reference = bm.BENCHMARKS["level_distribution"]
     order = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
@@ -170,7 +224,7 @@ def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -
         "o",
         color=COLOURS["benchmark"],
         markersize=4,
-        label="001 (41 levels)",
+        label=f"{reference.source.short} (41 levels)",
     )
     axes.set_xticks(positions, codes, rotation=90, fontsize=7)
     axes.set_ylabel("% of levels")
