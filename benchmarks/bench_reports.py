@@ -41,6 +41,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A same-run baseline: BENCH_REPORTS_CODE names a folder holding another version of the ``reports``
+# package (e.g. ``git archive <commit> reports | tar -x -C /tmp/baseline``), imported instead of
+# this tree's; everything else (models, data) is shared.
+if os.environ.get("BENCH_REPORTS_CODE"):
+    sys.path.insert(0, os.environ["BENCH_REPORTS_CODE"])
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/registry_bench_reports")
 # Notices are queued after each report commits; nothing consumes them here.
@@ -49,8 +54,9 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost,testserver")
 
 TODAY = dt.date(2026, 10, 1)
 SITES = 10
-PATIENTS = 100_000
-TARGET_RESPONSES = 600_000
+# BENCH_PATIENTS makes a smaller registry (same shape: six responses per patient) where time is short.
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
+TARGET_RESPONSES = 6 * PATIENTS
 SEED = 2026
 
 
@@ -59,7 +65,11 @@ from benchmarks.common import ensure_database  # noqa: E402
 
 def setup_django(migrate: bool = False) -> None:
     import django
+    from django.conf import settings
 
+    if os.environ.get("BENCH_REPORTS_CODE"):
+        settings.INSTALLED_APPS  # noqa: B018 - loading the settings puts the project first on sys.path
+        sys.path.insert(0, os.environ["BENCH_REPORTS_CODE"])
     django.setup()
     if migrate:
         from django.core.management import call_command
@@ -92,7 +102,7 @@ FOLLOWUP_SQL = """
 SELECT setseed(0.2026);
 INSERT INTO followup_followupevent
     (procedure_id, patient_id, site_id, protocol_event_id, event_code, window_opens_on, invite_on,
-     window_closes_on, status, status_changed_at, cancel_reason, created_at, updated_at)
+     window_closes_on, status, status_changed_at, cancel_cause, cancel_reason, created_at, updated_at)
 SELECT p.id, p.patient_id, p.site_id, e.id, e.code,
        p.performed_on + e.window_start_day,
        CASE WHEN e.invite_day IS NULL THEN NULL ELSE p.performed_on + e.invite_day END,
@@ -107,14 +117,16 @@ SELECT p.id, p.patient_id, p.site_id, e.id, e.code,
          WHEN p.performed_on + e.invite_day <= %(today)s THEN 'invited'
          ELSE 'scheduled'
        END,
-       now(),
-       '',
+       -- When the status was set: a closed window the day after it closed (what the sweep does).
+       LEAST(p.performed_on + e.window_end_day + 1, %(today)s) + time '12:00',
+       '', '',
        now(), now()
 FROM procedures_procedure p
 JOIN patients_patient pt ON pt.id = p.patient_id
 JOIN followup_protocolevent e ON e.protocol_id = (SELECT id FROM followup_followupprotocol WHERE is_default);
 UPDATE followup_followupevent ev SET cancel_reason = CASE
-    WHEN pt.deceased_on IS NOT NULL THEN 'Patient deceased.' ELSE 'Patient withdrew consent.' END
+    WHEN pt.deceased_on IS NOT NULL THEN 'Patient deceased.' ELSE 'Patient withdrew consent.' END,
+    cancel_cause = CASE WHEN pt.deceased_on IS NOT NULL THEN 'deceased' ELSE 'withdrawn' END
 FROM patients_patient pt WHERE pt.id = ev.patient_id AND ev.status = 'cancelled';
 """
 
@@ -151,6 +163,8 @@ SELECT ev.patient_id, ev.procedure_id, ev.id, ev.event_code,
        LEAST(ev.window_closes_on, GREATEST(ev.window_opens_on, COALESCE(ev.invite_on, ev.window_closes_on) + 3)),
        'en', {SCORE_SQL}
 FROM followup_followupevent ev WHERE ev.status = 'completed';
+-- Answers were submitted on the day they were collected (reports count them as of then).
+UPDATE followup_surveyresponse SET submitted_at = collected_on + time '12:00';
 """)
 # Repeat answers (phone re-contacts after a link answer; no event of their own) up to the
 # response volume of the issue: ``%(extra)s`` rows, at most two per completed event.
@@ -164,6 +178,7 @@ FROM followup_followupevent ev CROSS JOIN generate_series(1, 2) AS repeat
 WHERE ev.status = 'completed'
 ORDER BY md5(ev.id::text || repeat::text)
 LIMIT %(extra)s;
+UPDATE followup_surveyresponse SET submitted_at = collected_on + time '12:00' WHERE event_id IS NULL;
 """)
 BONE_SQL = """
 SELECT setseed(0.77);

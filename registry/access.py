@@ -67,6 +67,13 @@ def coordinator_site_ids(user) -> list[int] | None:
     return _site_ids(user, (Role.COORDINATOR,))
 
 
+def adjudicator_site_ids(user) -> list[int] | None:
+    """Sites whose complications and new fractures the user may adjudicate: investigators (admin: all)."""
+    if is_registry_admin(user):
+        return None
+    return _site_ids(user, (Role.INVESTIGATOR,))
+
+
 def aggregate_site_ids(user) -> list[int] | None:
     """Sites whose aggregates the user may see: any role, reviewers included."""
     if is_registry_admin(user):
@@ -221,6 +228,16 @@ def staff_mail_members(*, site_ids: list[int] | None, user=None) -> list[tuple[i
         members = members.filter(user=user)
     members = members.select_related("user__staff_mail").order_by("site_id", "user_id")
     return [(m.site_id, m.user, m.role) for m in members]
+
+
+def can_adjudicate(user, site_id: int) -> bool:
+    ids = adjudicator_site_ids(user)
+    return ids is None or site_id in ids
+
+
+def require_adjudicator(user, site_id: int) -> None:
+    if not can_adjudicate(user, site_id):
+        raise _refuse(user, site_id, "Only an investigator of this site may adjudicate.")
 
 
 def get_scoped_or_404(queryset: QuerySet, user, *, site_field: str = "site", **lookup):

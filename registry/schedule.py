@@ -36,11 +36,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600},
     },
-    # Quarterly reports: at 03:30 UTC on 1 January, April, July and October, build the previous
-    # quarter's report for every active site and the whole registry (plus the cumulative cohort),
-    # then email each site's reviewers a link. A report that exists is never rebuilt by beat, so
-    # repeated or overlapping runs add nothing; a run beat could not deliver within the day is
-    # dropped (an administrator can build it from the quarterly reports page).
     # The dashboards people open first (each site, the whole registry) are recomputed every
     # five minutes from one load of the data, before their cached copy (ten minutes) expires,
     # so opening the dashboard does not wait for seconds of aggregation. Safe to run twice.
@@ -49,9 +44,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 300},
     },
+    # Site monitoring: at 04:10 UTC each day, recompute every site's CUSUMs, store new signals
+    # and email each one once (the signal row is unique and claimed before sending), so a
+    # repeated or overlapping run alerts nobody twice. A run beat could not deliver within the
+    # day is dropped; the next day's run finds the same signals.
+    "reports-site-monitoring": {
+        "task": "reports.tasks.site_monitoring_check_task",
+        "schedule": crontab(minute=10, hour=4),
+        "options": {"expires": 20 * 3600},
+    },
+    # Quarterly reports: every night at 03:30 UTC, build whichever report of the last ended
+    # quarter is missing (every active site and the whole registry, plus the cumulative cohort),
+    # then email each site's reviewers a link. On the first day of a quarter that is all of them;
+    # on later nights it is whatever an interrupted run left unbuilt (the task also retries on
+    # database errors). A report that exists is never rebuilt by beat, so repeated or
+    # overlapping runs add nothing, and a night that does no work costs one query.
     "reports-quarterly-build": {
         "task": "reports.tasks.quarterly_reports_build_task",
-        "schedule": crontab(minute=30, hour=3, day_of_month=1, month_of_year="1,4,7,10"),
+        "schedule": crontab(minute=30, hour=3),
         "options": {"expires": 20 * 3600},
     },
     # Patient surveys: answers in progress (drafts) of links that expired or were answered are

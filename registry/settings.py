@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "registry.surveys",
     "registry.api",
     "registry.imports",
+    "registry.fractures",
     "reports",
 ]
 
@@ -205,6 +206,11 @@ FOLLOWUP_SEND_LEASE_SECONDS = env.int("FOLLOWUP_SEND_LEASE_SECONDS", default=600
 # Temporary SMTP errors are retried with back-off (base × 2^n, at most 1 h), then recorded as failed.
 FOLLOWUP_SEND_RETRY_SECONDS = env.int("FOLLOWUP_SEND_RETRY_SECONDS", default=60)
 FOLLOWUP_SEND_MAX_ATTEMPTS = env.int("FOLLOWUP_SEND_MAX_ATTEMPTS", default=8)
+
+# --- Site monitoring (reports/site_monitoring.py; DATA_DICTIONARY.md section 6) ------------------
+# Bernoulli CUSUM per site: out-of-control rate = multiple × the benchmark rate; signal at h.
+MONITORING_CUSUM_MULTIPLE = env.float("MONITORING_CUSUM_MULTIPLE", default=2.0)
+MONITORING_CUSUM_H = env.float("MONITORING_CUSUM_H", default=4.5)
 
 # --- Patient surveys (registry/surveys) ----------------------------------------------------------
 # Per client address: every survey request, and "link not available" answers (guessing links).

@@ -34,4 +34,5 @@ urlpatterns += [
     path("reports/", include("reports.urls")),
     path("api/", include("registry.api.urls")),
     path("imports/", include("registry.imports.urls")),
+    path("", include("registry.fractures.urls")),
 ]

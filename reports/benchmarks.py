@@ -26,6 +26,19 @@ SOURCE_001 = "001_18e88897101ad5e6.txt"
 # Sørensen et al. 2019, The Spine Journal: systematic review, 3426 patients.
 SOURCE_004 = "004_c667adca4bd45f0f.txt"
 
+# How reports name each source (DATA_DICTIONARY.md section 5: the paper, never the file).
+CITATIONS: Mapping[str, str] = MappingProxyType(
+    {
+        SOURCE_000: "Gumusay et al. 2022, The Breast",
+        SOURCE_001: "Barriga-Martín et al. 2022, Rev Esp Cir Ortop Traumatol",
+        SOURCE_004: "Sørensen et al. 2019, The Spine Journal",
+    }
+)
+# Short forms for chart legends and column headings.
+SHORT_CITATIONS: Mapping[str, str] = MappingProxyType(
+    {SOURCE_000: "Gumusay 2022", SOURCE_001: "Barriga-Martín 2022", SOURCE_004: "Sørensen 2019"}
+)
+
 # The six follow-up intervals of 004 Table 2, in order.
 BASELINE = "baseline"
 UNDER_4_WEEKS = "<4 w"
@@ -69,8 +82,13 @@ class Source:
     file: str
     where: str
 
+    @property
+    def short(self) -> str:
+        return SHORT_CITATIONS[self.file]
+
     def __str__(self) -> str:
-        return f"{self.file}, {self.where}"
+        """'Sørensen et al. 2019, The Spine Journal, Table 2': author, year, journal, where."""
+        return f"{CITATIONS[self.file]}, {self.where}"
 
 
 @dataclass(frozen=True)
@@ -189,7 +207,7 @@ def _trajectory(
 
 
 _LEAK_N_NOTE = (
-    "004 Table 1 prints 'Cement leakage, N (%)' as {n} ({percent}). Elsewhere in that "
+    "Sørensen 2019 Table 1 prints 'Cement leakage, N (%)' as {n} ({percent}). Elsewhere in that "
     "table 'N (%)' is count (percent), but {n} is not {percent} % of the {patients} "
     "{group} patients, and the total column (1419, 31.1 %) is neither the sum nor the "
     "weighted mean of the PVP and KP columns. The role of N is unclear, so no interval "
@@ -229,7 +247,7 @@ BENCHMARKS: Mapping[str, RateBenchmark | MeanBenchmark | LeakComparisonBenchmark
                 }
             ),
             note="Every level had a post-operative radiograph and CT; 27 osteoporotic "
-            "patients, mean 2.0 mL per level. Size grades: 001 'puntual' = minor, "
+            "patients, mean 2.0 mL per level. Size grades: Barriga-Martín 'puntual' = minor, "
             "'moderada' = moderate, 'masiva' = massive ('major' in its English abstract).",
         ),
         # --- complications -------------------------------------------------------
@@ -271,6 +289,14 @@ BENCHMARKS: Mapping[str, RateBenchmark | MeanBenchmark | LeakComparisonBenchmark
             denominator=826,
             note="Retrospective series of 826 augmentations; the count (3 / 826 = 0.36 %) is implied, not printed.",
         ),
+        "neurological_complications": RateBenchmark(
+            label="Neurological complications, any (embolization)",
+            unit="patients",
+            source=Source(SOURCE_000, "section 3"),
+            percent=4.0,
+            note="'The overall risk of neurologic complications due to embolization was 4.0%'; no "
+            "denominator given. The registry's figure counts any neurological complication.",
+        ),
         "transient_neurological_deficit": RateBenchmark(
             label="Transient neurological deficit",
             unit="patients",
@@ -310,7 +336,7 @@ BENCHMARKS: Mapping[str, RateBenchmark | MeanBenchmark | LeakComparisonBenchmark
             minimum=1.0,
             maximum=4.0,
             n=41,
-            note="Bilateral transpedicular PVP; 001 reports cc (= mL).",
+            note="Bilateral transpedicular PVP; Barriga-Martín 2022 reports cc (= mL).",
         ),
         "vertebral_body_volume": MeanBenchmark(
             label="Vertebral body volume (CT volumetry)",
@@ -352,7 +378,7 @@ BENCHMARKS: Mapping[str, RateBenchmark | MeanBenchmark | LeakComparisonBenchmark
                 n=26,
             ),
             p_value=0.267,
-            note="001 used Student's t or Kruskal-Wallis (after Shapiro-Wilk) and does "
+            note="Barriga-Martín 2022 used Student's t or Kruskal-Wallis (after Shapiro-Wilk) and does "
             "not say which for this row. A t test on the printed means and SDs gives "
             "p = 0.45 (Welch) or 0.47 (pooled), so 0.267 cannot be reproduced from the "
             "summary figures. The registry uses Welch's t (reports.stats.welch_t_test).",
@@ -443,7 +469,7 @@ TRAJECTORIES: Mapping[tuple[str, str], Trajectory] = MappingProxyType(
                 (29.88, 81),
                 (28.93, 103),
             ],
-            note="004's Results text gives 17.74 at < 4 weeks; Table 2 (used) 17.73.",
+            note="Sørensen 2019's Results text gives 17.74 at < 4 weeks; Table 2 (used) 17.73.",
         ),
         ("odi", "PKP"): _trajectory(
             "odi",

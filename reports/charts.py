@@ -8,8 +8,11 @@ web threads and workers share no global figure state. Text stays text in the SVG
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from html import escape
 
 import matplotlib
@@ -22,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reports import benchmarks as bm  # noqa: E402
 from reports.metrics import EVENT_ORDER, funnel_limits  # noqa: E402
-from reports.stats import SMALL_CELL, Proportion  # noqa: E402
+from reports.stats import SMALL_CELL, SUPPRESSED, Proportion, format_number, suppress_count  # noqa: E402
 from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS  # noqa: E402
 
 COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": "#333333"}
@@ -48,7 +51,31 @@ def _without_inline_css(text: str) -> str:
     return text.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
 
 
+class ChartSvg(str):
+    """A chart drawn under ``with_png()``: an ``<img>`` for the HTML, and ``png`` for the PDF
+    (reportlab embeds images, it does not read SVG)."""
+
+    png: bytes | None = None
+    size: tuple[float, float] = (6.4, 3.4)  # inches
+
+
+_WANT_PNG: ContextVar[bool] = ContextVar("charts_want_png", default=False)
+PNG_DPI = 110  # sharp enough on paper at the PDF's size; each chart costs twice as long at 150
+
+
+@contextmanager
+def with_png():
+    """Charts drawn inside are PNG images (``ChartSvg``) rather than SVG."""
+    token = _WANT_PNG.set(True)
+    try:
+        yield
+    finally:
+        _WANT_PNG.reset(token)
+
+
 def _svg(figure: Figure, label: str) -> str:
+    if _WANT_PNG.get():
+        return _png(figure, label)
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
         # Fixed margins (see _figure) rather than bbox_inches="tight", which draws the figure twice.
@@ -58,6 +85,21 @@ def _svg(figure: Figure, label: str) -> str:
     # Scale with the page, and name the chart for assistive technology.
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r"<svg \1", text, count=1)
     return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
+
+
+def _png(figure: Figure, label: str) -> ChartSvg:
+    """The chart drawn once as a PNG: embedded as an image in the PDF, and in the stored HTML as
+    an inline ``data:`` image (drawing it a second time as SVG would double the charts' cost in a
+    quarterly build, BENCHMARKS.md)."""
+    image = io.BytesIO()
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.savefig(image, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    png = image.getvalue()
+    encoded = base64.b64encode(png).decode("ascii")
+    chart = ChartSvg(f'<img class="chart" alt="{escape(label)}" src="data:image/png;base64,{encoded}">')
+    chart.png = png
+    chart.size = tuple(figure.get_size_inches())
+    return chart
 
 
 def _figure(width: float = 6.4, height: float = 3.4, bottom: float = 0.14) -> tuple[Figure, object]:
@@ -74,7 +116,7 @@ def _visible(n: int, suppress: bool) -> bool:
 
 
 def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
-    """Mean score at each event with its 95 % interval, PVP and PKP, beside 004's pooled means."""
+    """Mean score at each event with its 95 % interval, PVP and PKP, beside Sørensen 2019's pooled means."""
     label = f"{MEASURE_LABELS[measure]} after the procedure, with the literature trajectory"
     figure, axes = _figure()
     positions = np.arange(len(EVENT_ORDER))
@@ -108,7 +150,7 @@ def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
                 linestyle="--",
                 color=COLOURS[kind],
                 alpha=0.6,
-                label=f"Literature {TYPE_LABELS[kind]} (004)",
+                label=f"Literature {TYPE_LABELS[kind]} ({reference.source.short})",
             )
     axes.set_xticks(positions, [EVENT_LABELS[event] for event in EVENT_ORDER])
     axes.set_ylabel(MEASURE_LABELS[measure])
@@ -137,12 +179,24 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
                 color="black",
                 capsize=4,
             )
+            # Every bar says its value: a rate of 0 % draws no bar, and must not look like a gap.
+            value = f"{format_number(share.rate * 100)} %"
+        else:
+            value = "no patients" if not share.denominator else f"n {SUPPRESSED}: not shown"
+        axes.annotate(value, (position, 0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
     for key, position in (("leak_rate_patient_pvp", 0), ("leak_rate_patient_pkp", 1)):
-        percent = bm.BENCHMARKS[key].percent
-        axes.hlines(percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
+        benchmark = bm.BENCHMARKS[key]
+        axes.hlines(benchmark.percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
         axes.annotate(
-            f"004: {percent} %", (position, percent), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7
+            f"{benchmark.source.short}: {format_number(benchmark.percent)} %",
+            (position, benchmark.percent),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize=7,
         )
+    # Fixed limits: every type keeps its place and its full label, drawn or not.
+    axes.set_xlim(-0.6, len(kinds) - 0.4)
     axes.set_xticks(range(len(kinds)), [TYPE_LABELS[kind] for kind in kinds])
     axes.set_ylabel("% of patients (95 % CI)")
     axes.set_ylim(0, 100)
@@ -151,7 +205,7 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
 
 
 def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -> str:
-    label = "Treated levels by vertebra (% of levels), with 001's distribution"
+    label = "Treated levels by vertebra (% of levels), with Barriga-Martín 2022's distribution"
     figure, axes = _figure(7.0, 3.2, bottom=0.2)
     reference = bm.BENCHMARKS["level_distribution"]
     order = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
@@ -170,7 +224,7 @@ def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -
         "o",
         color=COLOURS["benchmark"],
         markersize=4,
-        label="001 (41 levels)",
+        label=f"{reference.source.short} (41 levels)",
     )
     axes.set_xticks(positions, codes, rotation=90, fontsize=7)
     axes.set_ylabel("% of levels")
@@ -207,3 +261,90 @@ def funnel(site_rates: pd.DataFrame) -> str:
     axes.set_ylabel("Levels with a leak (%)")
     axes.set_title(label + " (dashed 95 %, dotted 99.8 %)", fontsize=9)
     return _svg(figure, label)
+
+
+# --- New fractures and site monitoring (issue 15) --------------------------------------------
+# Kept together at the end of the module: Kaplan–Meier curves with the numbers at risk, the
+# benchmark funnel plots with exact binomial limits, and the CUSUM traces.
+
+KM_COLOURS = ("#0b5cad", "#c0561d", "#5b6770", "#2e7d32")
+
+
+def kaplan_meier_panels(
+    title: str, panels: list[tuple[str, dict]], *, risk_days: list[int], suppress: bool, png: bool = False
+):
+    """One panel per grouping: step curves of ``{label: KaplanMeier}`` and the number at risk
+    under each panel at ``risk_days``. ``png`` gives PNG bytes (for the PDF) instead of SVG."""
+    figure = Figure(figsize=(3.3 * len(panels), 3.6))
+    axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
+    figure.subplots_adjust(left=0.07, right=0.99, top=0.85, bottom=0.36, wspace=0.25)
+    for axes, (panel_title, curves) in zip(axes_list, panels, strict=True):
+        axes.spines[["top", "right"]].set_visible(False)
+        for index, (label, km) in enumerate(curves.items()):
+            days = [0] + [step.day for step in km.steps]
+            values = [1.0] + [float(step.survival) for step in km.steps]
+            colour = KM_COLOURS[index % len(KM_COLOURS)]
+            axes.step(days, [v * 100 for v in values], where="post", color=colour, label=f"{label} (n={km.n})")
+            censored = [(s.day, float(s.survival) * 100) for s in km.steps if s.censored and not s.events]
+            if censored:
+                axes.plot(*zip(*censored, strict=True), "|", color=colour, markersize=5)
+            for day in risk_days:
+                axes.annotate(
+                    suppress_count(km.at_risk_at(day)) if suppress else str(km.at_risk_at(day)),
+                    (day, 0),
+                    xycoords=("data", "axes fraction"),
+                    textcoords="offset points",
+                    xytext=(0, -30 - 9 * index),
+                    ha="center",
+                    fontsize=6.5,
+                    color=colour,
+                )
+        axes.set_ylim(0, 102)
+        axes.set_xlim(0, max(risk_days))
+        axes.set_xticks(risk_days)
+        axes.set_xlabel("Days since the index procedure (number at risk below)", fontsize=7, labelpad=2)
+        axes.set_title(panel_title, fontsize=8)
+        if curves:
+            axes.legend(frameon=False, fontsize=6.5, loc="lower left")
+    axes_list[0].set_ylabel("% free of the event")
+    figure.suptitle(title, fontsize=9)
+    if png:
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(SVG_SETTINGS):
+            figure.savefig(buffer, format="png", dpi=110)
+        return buffer.getvalue()
+    return _svg(figure, title)
+
+
+def benchmark_funnel(title: str, sites: list[tuple[str, int, int]], *, p0: float, limits) -> str:
+    """Sites' ``(code, events, denominator)`` around the benchmark rate ``p0``, with the exact
+    binomial 95 % (dashed) and 99.8 % (dotted) limits ``limits(p0, n, coverage) -> (low, high)``."""
+    figure, axes = _figure(5.0, 3.2, bottom=0.16)
+    largest = max([n for _, _, n in sites] + [20])
+    sizes = np.unique(np.linspace(1, largest * 1.1, 120).astype(int))
+    for coverage, style in ((0.95, "--"), (0.998, ":")):
+        bounds = [limits(p0, int(n), coverage) for n in sizes]
+        axes.step(sizes, [low * 100 for low, _ in bounds], style, color="grey", where="mid")
+        axes.step(sizes, [high * 100 for _, high in bounds], style, color="grey", where="mid")
+    axes.axhline(p0 * 100, color=COLOURS["benchmark"], linewidth=1, label=f"Benchmark {p0 * 100:.1f} %")
+    for code, events, n in sites:
+        if n:
+            axes.scatter([n], [events / n * 100], color=COLOURS["PVP"], zorder=3)
+            axes.annotate(code, (n, events / n * 100), textcoords="offset points", xytext=(4, 2), fontsize=7)
+    axes.set_xlabel("Denominator")
+    axes.set_ylabel("%")
+    axes.legend(frameon=False, fontsize=7)
+    axes.set_title(title + " (dashed 95 %, dotted 99.8 %)", fontsize=8)
+    return _svg(figure, title)
+
+
+def cusum_traces(title: str, traces: list[tuple[str, list[float]]], *, limit: float) -> str:
+    figure, axes = _figure(5.0, 3.0)
+    for index, (code, values) in enumerate(traces):
+        axes.plot(range(1, len(values) + 1), values, color=KM_COLOURS[index % len(KM_COLOURS)], label=code)
+    axes.axhline(limit, color="#b00020", linestyle="--", linewidth=1, label=f"h = {limit}")
+    axes.set_xlabel("Observation (in order)")
+    axes.set_ylabel("CUSUM")
+    axes.legend(frameon=False, fontsize=7)
+    axes.set_title(title, fontsize=8)
+    return _svg(figure, title)

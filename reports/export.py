@@ -34,6 +34,7 @@ from openpyxl import Workbook
 from registry import access
 from registry.core.audit import access_log_record
 from registry.core.models import AccessKind
+from registry.core.spreadsheet import csv_row, csv_safe, xlsx_row
 from registry.followup.models import SurveyResponse
 from registry.patients.models import ConsentStatus, Site
 from registry.procedures.models import CementLeak, Complication, LeakLocation, Procedure, TreatedLevel, VertebralLevel
@@ -299,7 +300,7 @@ def render_xlsx(tables: dict[str, pd.DataFrame]) -> bytes:
         sheet = workbook.create_sheet(name)
         sheet.append(list(frame.columns))
         for row in frame.itertuples(index=False):
-            sheet.append([_cell(v) for v in row])
+            sheet.append(xlsx_row(sheet, [_cell(v) for v in row]))
     dictionary = workbook.create_sheet("data_dictionary")
     for row in _dictionary_rows():
         dictionary.append(row)
@@ -308,13 +309,23 @@ def render_xlsx(tables: dict[str, pd.DataFrame]) -> bytes:
     return buffer.getvalue()
 
 
+def _csv_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    # Only text columns can hold a formula; numbers, dates and booleans are left to pandas.
+    text = [
+        name
+        for name in frame.columns
+        if pd.api.types.is_object_dtype(frame[name]) or pd.api.types.is_string_dtype(frame[name])
+    ]
+    return frame.assign(**{name: frame[name].map(csv_safe) for name in text}) if text else frame
+
+
 def render_csv_zip(tables: dict[str, pd.DataFrame]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, frame in tables.items():
-            archive.writestr(f"{name}.csv", frame.to_csv(index=False))
+            archive.writestr(f"{name}.csv", _csv_safe_frame(frame).to_csv(index=False))
         text = io.StringIO()
-        csv.writer(text).writerows(_dictionary_rows())
+        csv.writer(text).writerows(csv_row(row) for row in _dictionary_rows())
         archive.writestr("data_dictionary.csv", text.getvalue())
     return buffer.getvalue()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +10,7 @@ from registry.patients.models import Site
 from registry.procedures.models import Indication, ProcedureType
 from reports.loaders import CohortFilter
 from reports.models import ExportFormat
+from reports.services import dashboard_must_suppress
 
 
 class CohortFilterForm(forms.Form):
@@ -21,9 +24,15 @@ class CohortFilterForm(forms.Form):
     procedure_type = forms.ChoiceField(choices=[("", _("All types")), *ProcedureType.choices], required=False)
     indication = forms.ChoiceField(choices=[("", _("All indications")), *Indication.choices], required=False)
 
-    def __init__(self, *args, site_ids: list[int] | None, **kwargs):
+    def __init__(self, *args, site_ids: list[int] | None, quarters_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.site_ids = site_ids
+        # Aggregate-only users (reviewers) choose whole quarters: two windows a day apart would
+        # otherwise differ by one patient, whose values their difference reveals.
+        self.quarters_only = quarters_only
+        if quarters_only:
+            self.fields["performed_from"].help_text = _("The first day of a quarter (1 January, 1 April, ...).")
+            self.fields["performed_to"].help_text = _("The last day of a quarter (31 March, 30 June, ...).")
         sites = Site.objects.filter(active=True)
         self.fields["site"].queryset = sites if site_ids is None else sites.filter(id__in=site_ids)
         if site_ids is None:
@@ -34,6 +43,17 @@ class CohortFilterForm(forms.Form):
         start, end = data.get("performed_from"), data.get("performed_to")
         if start and end and start > end:
             self.add_error("performed_to", _("The end of the period is before its start."))
+        if self.quarters_only:
+            if start and (start.day != 1 or start.month not in (1, 4, 7, 10)):
+                self.add_error("performed_from", _("Choose the first day of a quarter."))
+            if end and (end + dt.timedelta(days=1)).day != 1 or end and end.month not in (3, 6, 9, 12):
+                self.add_error("performed_to", _("Choose the last day of a quarter."))
+            if bool(start) != bool(end):
+                self.add_error("performed_to", _("Give both ends of the period, or neither for all time."))
+            elif start and end and (start.year, (start.month - 1) // 3) != (end.year, (end.month - 1) // 3):
+                # Nested windows (a quarter, and that quarter with the next) would differ by a quarter
+                # whose small cells are hidden on its own page.
+                self.add_error("performed_to", _("Choose one quarter: its first and last day."))
         return data
 
     def cohort(self) -> CohortFilter:
@@ -53,7 +73,8 @@ class CohortFilterForm(forms.Form):
 
 def dashboard_filter_form(request) -> CohortFilterForm:
     ids = access.aggregate_site_ids(request.user)
-    return CohortFilterForm(request.GET or None, site_ids=ids)
+    quarters_only = dashboard_must_suppress(request.user, None if ids is None else tuple(ids))
+    return CohortFilterForm(request.GET or None, site_ids=ids, quarters_only=quarters_only)
 
 
 class ResearchExportForm(CohortFilterForm):

@@ -15,11 +15,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.db.models import F, FloatField, Func, IntegerField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import (
+    Case,
+    DateField,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.utils import timezone
 
 from registry.followup.models import FollowUpEvent, SurveyResponse
-from registry.patients.models import BoneHealthAction, Site
+from registry.patients.models import BoneHealthAction, ConsentEvent, ConsentStatus, Patient, Site
 from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
 from reports.metrics import SCHEMA, Frames, make_frames
 
@@ -65,6 +80,25 @@ class EpochDay(Func):
 
     def as_sqlite(self, compiler, connection, **extra_context):
         template = "CAST(julianday(%(expressions)s) - 2440587.5 AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+class OdiPoints(Func):
+    """The sum of a response's ODI section answers (``odi_answers``, section -> 0-5), summed in
+    the database: the exact score is 20 x this / ``odi_answered`` (``metrics.exact_odi_percent``).
+    Computed from the stored answers rather than stored beside them, so it cannot drift from them."""
+
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = (
+            "(SELECT SUM((answer.value)::int) FROM jsonb_each(%(expressions)s) AS answer "
+            "WHERE jsonb_typeof(answer.value) = 'number')"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = "(SELECT SUM(answer.value) FROM json_each(%(expressions)s) AS answer WHERE answer.type = 'integer')"
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
@@ -129,8 +163,6 @@ PROCEDURE_FIELDS = {
     "indication": "indication",
     "sex": "patient__sex",
     "date_of_birth": "patient__date_of_birth",
-    "consent_status": "patient__consent_status",
-    "deceased_on": "patient__deceased_on",
     "fracture_age": "fracture_age",
     "fracture_age_days": "fracture_age_days",
     "mri_oedema": "mri_oedema",
@@ -172,16 +204,16 @@ RESPONSE_FIELDS = {
     "collected_on": "collected_on",
     "vas": _float("vas"),
     "odi_percent": _float("odi_percent"),
+    "odi_points": OdiPoints(F("odi_answers")),
+    "odi_answered": "odi_answered",
     "osteoporosis_therapy_taken": "osteoporosis_therapy_taken",
 }
 EVENT_FIELDS = {
     "event_id": "id",
     "procedure_id": "procedure_id",
     "event_code": "event_code",
-    "status": "status",
     "invite_on": "invite_on",
     "window_closes_on": "window_closes_on",
-    "cancel_reason": "cancel_reason",
 }
 BONE_ACTION_FIELDS = {
     "action_id": "id",
@@ -193,11 +225,59 @@ BONE_ACTION_FIELDS = {
 }
 
 
+def known_by(as_of: dt.date) -> dt.datetime:
+    """The first instant after ``as_of`` (midnight starting the next day, in the registry's zone):
+    a row recorded before it was known on ``as_of``."""
+    return timezone.make_aware(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min))
+
+
+def _patient_as_of(end: dt.datetime) -> dict[str, object]:
+    """The patient's death and consent as recorded before ``end`` (issue #10 item 4), from the
+    audit trail: the last history row before ``end``; the patient as they are now if they have no
+    history at all (rows written without it). ``withdrawn_on`` is the effective date of the
+    withdrawal recorded before ``end`` (its ConsentEvent, else the day the history shows it)."""
+    history = Patient.history.model.objects.filter(id=OuterRef("patient_id"))
+    known = history.filter(history_date__lt=end).order_by("-history_date", "-history_id")
+    has_history = Exists(history)
+    consent = Case(
+        When(has_history, then=Subquery(known.values("consent_status")[:1])),
+        default=F("patient__consent_status"),
+    )
+    withdrawal = ConsentEvent.objects.filter(
+        patient_id=OuterRef("patient_id"), recorded_at__lt=end, status=ConsentStatus.WITHDRAWN
+    ).order_by("-recorded_at", "-id")
+    first_withdrawn = history.filter(history_date__lt=end, consent_status=ConsentStatus.WITHDRAWN).order_by(
+        "history_date"
+    )
+    return {
+        "consent_status": consent,
+        "deceased_on": Case(
+            When(has_history, then=Subquery(known.values("deceased_on")[:1])),
+            default=F("patient__deceased_on"),
+            output_field=DateField(),
+        ),
+        "withdrawn_on": Case(
+            When(
+                Q(_consent_as_of=ConsentStatus.WITHDRAWN),
+                then=Coalesce(
+                    Subquery(withdrawal.values("effective_on")[:1]),
+                    Subquery(first_withdrawn.annotate(day=TruncDate("history_date")).values("day")[:1]),
+                    output_field=DateField(),
+                ),
+            ),
+            default=None,
+            output_field=DateField(),
+        ),
+    }
+
+
 def _latest_answers(through_procedure: Q, as_of: dt.date) -> QuerySet:
-    """Survey responses collected by ``as_of``; on PostgreSQL only the last per procedure and
-    event (``DISTINCT ON``), the one the metrics use (``metrics.latest_responses``), which
-    spares fetching repeat answers."""
-    responses = SurveyResponse.objects.filter(through_procedure, procedure__isnull=False, collected_on__lte=as_of)
+    """Survey responses collected and submitted by ``as_of``; on PostgreSQL only the last per
+    procedure and event (``DISTINCT ON``), the one the metrics use (``metrics.latest_responses``),
+    which spares fetching repeat answers."""
+    responses = SurveyResponse.objects.filter(
+        through_procedure, procedure__isnull=False, collected_on__lte=as_of, submitted_at__lt=known_by(as_of)
+    )
     if connection.vendor == "postgresql":
         responses = responses.order_by("procedure_id", "event_code", "-collected_on", "-id").distinct(
             "procedure_id", "event_code"
@@ -206,17 +286,41 @@ def _latest_answers(through_procedure: Q, as_of: dt.date) -> QuerySet:
 
 
 def load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
-    """Everything the metrics need for ``cohort``, in eight queries."""
+    """Everything the metrics need for ``cohort``, in eight queries, as known on ``as_of``:
+    answers submitted, statuses changed, deaths and withdrawals recorded by then (issue #10
+    item 4), so that a quarter rebuilt later shows what its first build showed."""
     through_procedure = cohort.procedure_q("procedure__")
+    end = known_by(as_of)
+    patient_fields = _patient_as_of(end)
+    procedures = Procedure.objects.filter(cohort.procedure_q()).annotate(
+        _consent_as_of=patient_fields["consent_status"]
+    )
+    # A status changed after ``as_of`` was still open on ``as_of``.
+    status_known = Q(status_changed_at__lt=end)
+    event_fields = {
+        **EVENT_FIELDS,
+        "status": Case(When(status_known, then=F("status")), default=Value("open")),
+        "cancel_cause": Case(When(status_known, then=F("cancel_cause")), default=Value("")),
+        "status_changed_on": TruncDate("status_changed_at"),
+    }
     raw = {
-        "procedures": _load(Procedure.objects.filter(cohort.procedure_q()), "procedures", PROCEDURE_FIELDS),
+        "procedures": _load(
+            procedures,
+            "procedures",
+            {
+                **PROCEDURE_FIELDS,
+                "consent_status": F("_consent_as_of"),
+                "deceased_on": patient_fields["deceased_on"],
+                "withdrawn_on": patient_fields["withdrawn_on"],
+            },
+        ),
         "levels": _load(TreatedLevel.objects.filter(through_procedure), "levels", LEVEL_FIELDS),
         "leaks": _load(
             CementLeak.objects.filter(cohort.procedure_q("treated_level__procedure__")), "leaks", LEAK_FIELDS
         ),
         "complications": _load(Complication.objects.filter(through_procedure), "complications", COMPLICATION_FIELDS),
         "responses": _load(_latest_answers(through_procedure, as_of), "responses", RESPONSE_FIELDS),
-        "events": _load(FollowUpEvent.objects.filter(through_procedure), "events", EVENT_FIELDS),
+        "events": _load(FollowUpEvent.objects.filter(through_procedure), "events", event_fields),
         "bone_actions": _load(
             BoneHealthAction.objects.filter(through_procedure, procedure__isnull=False),
             "bone_actions",

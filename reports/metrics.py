@@ -12,12 +12,14 @@ neurological complications per patient (004, 000); infection per procedure ("cas
 adjacent-level fracture per procedure, split by whether any level of the procedure leaked
 into a disc.
 
-Follow-up: an event that was not completed because the patient died (on or before the
-window closed) or withdrew consent is *censored* — it leaves the response-rate
-denominator instead of counting as non-response. Superseded events, and events cancelled
-for other reasons (a re-planned procedure), are not counted at all. Events whose window
-closes after ``as_of`` are "not yet due". Statuses are those at the time of the build (a
-report of a past quarter is built on the first day of the next one).
+Follow-up: an event that was not completed because the patient died or withdrew consent
+while its window was still open, or before it opened, is *censored* — it leaves the
+response-rate denominator instead of counting as non-response; a window that had closed
+unanswered before the death or withdrawal stays *missed*. Superseded events, and events
+cancelled for other causes (``CancelCause``: re-planned, opted out...), are not counted at
+all. Events whose window closes after ``as_of`` are "not yet due". Statuses, answers, deaths
+and withdrawals are those known on ``as_of`` (``reports.loaders``): a report of a past
+quarter built late shows what was known at the quarter's end.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from registry.followup.models import CancelCause
 from registry.followup.scoring import odi_clinically_important, vas_clinically_important
 from registry.procedures.models import ComplicationType, LeakLocation, SirSeverity, VertebralLevel
-from reports.stats import MeanSummary, Proportion, mean_summary, proportion, summary_from_aggregates, welch_t_test
+from reports.stats import (
+    MeanSummary,
+    Proportion,
+    mean_summary,
+    proportion,
+    summary_from_aggregates,
+    summary_from_sums,
+    to_units,
+    welch_t_test,
+)
 
 PROCEDURE_TYPES = ("PVP", "PKP", "OTHER")
 EVENT_ORDER = ("baseline", "early", "m3", "m12")
@@ -44,9 +56,7 @@ INFECTION_PREFIX = "infection_"
 NEUROLOGICAL_PREFIX = "neuro_"
 # Follow-up statuses (registry.followup.models.FollowUpEventStatus).
 COMPLETED, MISSED, CANCELLED, SUPERSEDED = "completed", "missed", "cancelled", "superseded"
-# The follow-up service closes a dead or withdrawn patient's open events as cancelled with a
-# reason such as "Patient withdrew consent." or "Patient deceased.".
-CENSORING_REASON_PATTERN = r"withdr|deceas|death|died"
+CENSORING_CAUSES = tuple(str(cause) for cause in CancelCause.censoring())
 
 # Column -> dtype of every frame; ``make_frames`` coerces to these so that frames built by the
 # loaders and frames built by hand in tests behave the same. "date" columns are datetime64;
@@ -63,6 +73,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "date_of_birth": "date",
         "consent_status": "str",
         "deceased_on": "date",
+        "withdrawn_on": "date",
         "fracture_age": "str",
         "fracture_age_days": "float",
         "mri_oedema": "str",
@@ -104,6 +115,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "collected_on": "date",
         "vas": "float",
         "odi_percent": "float",
+        # The sum of the ODI section answers and how many were answered: the exact score.
+        "odi_points": "float",
+        "odi_answered": "float",
         "osteoporosis_therapy_taken": "tristate",
     },
     "events": {
@@ -111,9 +125,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "procedure_id": "int64",
         "event_code": "str",
         "status": "str",
+        "status_changed_on": "date",
         "invite_on": "date",
         "window_closes_on": "date",
-        "cancel_reason": "str",
+        "cancel_cause": "str",
     },
     "bone_actions": {
         "action_id": "int64",
@@ -125,6 +140,21 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "sites": {"site_id": "int64", "code": "str"},
 }
+
+
+# Each measure times its scale is a whole number (reports.stats, "Exact means"): VAS and cement
+# volumes have one decimal; an ODI percent is 100 x points / (5 x answered) = 20 x points / answered
+# with 9 or 10 sections answered, a multiple of 1/90.
+VOLUME_SCALE = 10
+MEASURE_SCALES = {"vas": 10, "odi": 90}
+
+
+def exact_odi_percent(responses: pd.DataFrame) -> pd.Series:
+    """The ODI score from its answers (20 x points / answered), not the stored one-decimal
+    percent; the stored percent where the answers are not there (scores entered as a percent)."""
+    answered = responses["odi_answered"]
+    exact = 20 * responses["odi_points"] / answered.where(answered > 0)
+    return exact.where(responses["odi_percent"].notna() & exact.notna(), responses["odi_percent"])
 
 
 def _as_tristate(column: pd.Series) -> pd.Series:
@@ -172,7 +202,7 @@ class Frames:
     indication, fill_percent, has_leak, has_disc_leak}; leaks.{procedure_id, patient_id,
     procedure_type, location_group}; complications.{patient_id, procedure_type};
     responses.{patient_id, site_id, procedure_type, indication}; events.{patient_id,
-    deceased_on, consent_status}; bone_actions.patient_id. ``answers`` holds one response per
+    deceased_on, withdrawn_on}; bone_actions.patient_id. ``answers`` holds one response per
     procedure and event (the last collected), with the procedure's baseline score beside each
     follow-up score and whether the change is clinically important (``answer_frame``).
     """
@@ -244,7 +274,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
     procedures = f["procedures"]
     procedures["age"] = age_in_years(procedures["date_of_birth"], procedures["performed_on"])
     by_procedure = procedures.set_index("procedure_id")[
-        ["patient_id", "site_id", "procedure_type", "indication", "deceased_on", "consent_status"]
+        ["patient_id", "site_id", "procedure_type", "indication", "deceased_on", "withdrawn_on"]
     ]
 
     def attach(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -267,6 +297,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
     levels["has_leak"] = levels["level_id"].isin(leaks["level_id"])
     levels["has_disc_leak"] = levels["level_id"].isin(leaks.loc[leaks["location_group"] == "disc", "level_id"])
     responses = attach(f["responses"], ["patient_id", "site_id", "procedure_type", "indication"])
+    responses["odi_percent"] = exact_odi_percent(responses)
     return Frames(
         procedures=procedures,
         levels=levels,
@@ -274,7 +305,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
         complications=attach(f["complications"], ["patient_id", "procedure_type"]),
         responses=responses,
         answers=answer_frame(responses),
-        events=attach(f["events"], ["patient_id", "deceased_on", "consent_status"]),
+        events=attach(f["events"], ["patient_id", "deceased_on", "withdrawn_on"]),
         bone_actions=attach(f["bone_actions"], ["patient_id"]),
         sites=f["sites"],
         as_of=as_of,
@@ -304,7 +335,7 @@ def activity(f: Frames) -> dict:
     for kind, group in _groups(levels).items():
         patients_of_kind = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
         counts = group.groupby("patient_id").size().reindex(patients_of_kind["patient_id"].unique(), fill_value=0)
-        levels_per_patient[kind] = mean_summary(counts.to_numpy())
+        levels_per_patient[kind] = mean_summary(counts.to_numpy(), scale=1)
     type_counts = procedures["procedure_type"].value_counts()
     indication_counts = procedures["indication"].value_counts()
     level_counts = levels["level"].value_counts()
@@ -317,7 +348,7 @@ def activity(f: Frames) -> dict:
             indication: _share(count, n_procedures) for indication, count in indication_counts.sort_index().items()
         },
         "female": _share((patients["sex"] == "female").sum(), len(patients)),
-        "age": mean_summary(procedures["age"]),
+        "age": mean_summary(procedures["age"], scale=1),
         "levels_per_patient": levels_per_patient,
         "level_distribution": {
             VertebralLevel(level).name: _share(count, len(levels)) for level, count in level_counts.sort_index().items()
@@ -331,11 +362,13 @@ def activity(f: Frames) -> dict:
 def cement(f: Frames) -> dict:
     levels = f.levels
     volume = levels["cement_volume_ml"]
-    products = grouped_summaries(volume, [levels["product"]])
-    lots = grouped_summaries(volume, [levels["product"], levels["lot"]])
+    products = grouped_summaries(volume, [levels["product"]], scale=VOLUME_SCALE)
+    lots = grouped_summaries(volume, [levels["product"], levels["lot"]], scale=VOLUME_SCALE)
     return {
-        "volume": {kind: mean_summary(group["cement_volume_ml"]) for kind, group in _groups(levels).items()},
-        "body_volume": mean_summary(levels["body_volume_cc"]),
+        "volume": {
+            kind: mean_summary(group["cement_volume_ml"], scale=VOLUME_SCALE) for kind, group in _groups(levels).items()
+        },
+        "body_volume": mean_summary(levels["body_volume_cc"], scale=VOLUME_SCALE),
         "fill_percent": mean_summary(levels["fill_percent"]),
         # Levels per product or lot: every level has a volume, so the group's n.
         "by_product": {key[0]: {"levels": s.n, "volume": s} for key, s in sorted(products.items())},
@@ -354,6 +387,12 @@ def leaks(f: Frames) -> dict:
         patients = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
         leaking = group.loc[group["has_leak"], "patient_id"].nunique()
         per_patient[kind] = _share(leaking, patients["patient_id"].nunique())
+    # Procedures with at least one leaking level, of the procedures (a procedure without levels counts).
+    per_procedure = {}
+    for kind, group in _groups(levels).items():
+        of_kind = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
+        leaking = group.loc[group["has_leak"], "procedure_id"].nunique()
+        per_procedure[kind] = _share(leaking, len(of_kind))
     n_leaks = len(leak_rows)
     levels_by_group = leak_rows.groupby("location_group")["level_id"].nunique()
     pathway_counts = leak_rows["pathway"].value_counts()
@@ -363,6 +402,7 @@ def leaks(f: Frames) -> dict:
     return {
         "per_level": per_level,
         "per_patient": per_patient,
+        "per_procedure": per_procedure,
         "location_group": {group: _share(levels_by_group.get(group, 0), len(levels)) for group in LOCATION_GROUPS},
         "pathway": {
             **{pathway: _share(pathway_counts.get(pathway, 0), n_leaks) for pathway in PATHWAYS},
@@ -374,8 +414,8 @@ def leaks(f: Frames) -> dict:
         },
         "symptomatic": _share(leak_rows["symptomatic"].sum(), n_leaks),
         "leaks": n_leaks,
-        "volume_with_leak": mean_summary(with_leak),
-        "volume_without_leak": mean_summary(without_leak),
+        "volume_with_leak": mean_summary(with_leak, scale=VOLUME_SCALE),
+        "volume_without_leak": mean_summary(without_leak, scale=VOLUME_SCALE),
         "volume_test": welch_t_test(with_leak, without_leak),
     }
 
@@ -512,8 +552,21 @@ def answer_frame(responses: pd.DataFrame) -> pd.DataFrame:
 EMPTY = summary_from_aggregates(0, None, None, None, None)
 
 
-def grouped_summaries(values: pd.Series, by: list[pd.Series]) -> dict[tuple, MeanSummary]:
-    """MeanSummary of ``values`` for every group of ``by``, in one grouped pass; keys are tuples."""
+def grouped_summaries(values: pd.Series, by: list[pd.Series], *, scale: int | None = None) -> dict[tuple, MeanSummary]:
+    """MeanSummary of ``values`` for every group of ``by``, in one grouped pass; keys are tuples.
+    With ``scale``, from integer sums (exact, ``reports.stats``)."""
+    if scale is not None:
+        units = pd.Series(to_units(values.to_numpy(dtype=float), scale), index=values.index)
+        # One cython reduction each (a named ``agg`` costs several times more).
+        grouped = units.groupby(by, observed=True)
+        squares = (units * units).groupby(by, observed=True).sum()
+        columns = zip(grouped.count().items(), grouped.sum(), squares, grouped.min(), grouped.max(), strict=True)
+        return {
+            (key if isinstance(key, tuple) else (key,)): summary_from_sums(
+                n, total, square_sum, 0 if n == 0 else low, 0 if n == 0 else high, scale=scale
+            )
+            for (key, n), total, square_sum, low, high in columns
+        }
     aggregates = values.groupby(by, observed=True).agg(["count", "mean", "std", "min", "max"])
     result = {}
     for key, n, mean, sd, low, high in aggregates.itertuples(name=None):
@@ -523,11 +576,11 @@ def grouped_summaries(values: pd.Series, by: list[pd.Series]) -> dict[tuple, Mea
 
 def _outcome_rows(answers: pd.DataFrame, measure: str, keys: list[str]) -> dict[tuple, OutcomeRow]:
     """{(group..., event): OutcomeRow} for the groups of ``keys`` (ending with event_code)."""
-    column = MEASURE_COLUMNS[measure]
+    column, scale = MEASURE_COLUMNS[measure], MEASURE_SCALES[measure]
     by = [answers[key] for key in keys]
-    scores = grouped_summaries(answers[column], by)
+    scores = grouped_summaries(answers[column], by, scale=scale)
     # Follow-up minus baseline over the procedures with both scores (a paired change).
-    changes = grouped_summaries(answers[column] - answers[f"{measure}_baseline"], by)
+    changes = grouped_summaries(answers[column] - answers[f"{measure}_baseline"], by, scale=scale)
     flags = answers[f"{measure}_improved"].groupby(by, observed=True).agg(["sum", "count"])
     improved = {
         (key if isinstance(key, tuple) else (key,)): _share(hits, pairs)
@@ -591,23 +644,27 @@ def classify_events(f: Frames) -> pd.DataFrame:
     """The events that count, each with one outcome: completed, missed, censored or pending."""
     events = f.events
     as_of = pd.Timestamp(f.as_of)
+    status = events["status"].astype(object)
     event_keys, answer_keys = _event_keys([events, f.answers])
-    completed = (events["status"] == COMPLETED).to_numpy() | np.isin(event_keys, answer_keys)
-    died_in_time = (
-        events["deceased_on"].notna()
-        & (events["deceased_on"] <= events["window_closes_on"])
-        & (events["deceased_on"] <= as_of)
-    ).to_numpy()
-    withdrawn = (events["consent_status"] == "withdrawn").to_numpy()
-    cancelled = (events["status"] == CANCELLED).to_numpy()
-    cancelled_for_censoring = cancelled.copy()
-    cancelled_for_censoring[cancelled] = (
-        events.loc[cancelled, "cancel_reason"].str.contains(CENSORING_REASON_PATTERN, case=False, regex=True).to_numpy()
-    )
-    censored = ~completed & (died_in_time | withdrawn | cancelled_for_censoring)
-    excluded = ~completed & ~censored & (cancelled | (events["status"] == SUPERSEDED).to_numpy())
+    completed = (status == COMPLETED).to_numpy() | np.isin(event_keys, answer_keys)
+    cancelled = (status == CANCELLED).to_numpy()
+    censoring_cause = cancelled & events["cancel_cause"].astype(object).isin(CENSORING_CAUSES).to_numpy()
+    # When follow-up stopped: the death or withdrawal (as recorded by ``as_of``), or the day the event
+    # was cancelled for one of those causes, whichever came first.
+    stopped_on = pd.concat(
+        [
+            events["deceased_on"],
+            events["withdrawn_on"],
+            events["status_changed_on"].where(pd.Series(censoring_cause, index=events.index)),
+        ],
+        axis=1,
+    ).min(axis=1)
+    closes = events["window_closes_on"]
+    # Censored only if the window was still open (or not yet open) when follow-up stopped.
+    censored = ~completed & (stopped_on.notna() & (stopped_on <= closes) & (stopped_on <= as_of)).to_numpy()
+    excluded = ~completed & ~censored & ((cancelled & ~censoring_cause) | (status == SUPERSEDED).to_numpy())
     outcome = np.select(
-        [completed, censored, (events["window_closes_on"] >= as_of).to_numpy()],
+        [completed, censored, (closes >= as_of).to_numpy()],
         [COMPLETED, "censored", "pending"],
         default=MISSED,
     )

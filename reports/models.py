@@ -83,3 +83,33 @@ class ExportLog(models.Model):
 
     def __str__(self) -> str:
         return f"Export {self.pk} by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class MonitoredMeasure(models.TextChoices):
+    LEAK_PER_LEVEL = "leak_per_level", "Cement leak per treated level"
+    SYMPTOMATIC_COMPLICATION = "symptomatic_complication", "Symptomatic complication per procedure"
+    ADJACENT_FRACTURE = "adjacent_fracture_12m", "New adjacent fracture per patient within 12 months"
+
+
+class MonitoringSignal(TimeStampedModel):
+    """A site's CUSUM crossed its decision limit at one observation: alerted once.
+
+    ``observation`` names the observation at which the CUSUM crossed (e.g. "level:812"), so that
+    a recomputation finds the same signal and the unique constraint keeps one row (one alert).
+    """
+
+    site = models.ForeignKey("patients.Site", on_delete=models.CASCADE, related_name="monitoring_signals")
+    measure = models.CharField(max_length=24, choices=MonitoredMeasure.choices)
+    observation = models.CharField(max_length=40)
+    observed_on = models.DateField()
+    cusum = models.DecimalField(max_digits=8, decimal_places=3)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-observed_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "measure", "observation"], name="monitoring_signal_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} signal at site {self.site_id} on {self.observed_on}"

@@ -12,17 +12,27 @@ from xml.sax.saxutils import escape
 import matplotlib
 from django.template.loader import render_to_string
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import LongTable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import (
+    Image,
+    KeepTogether,
+    LongTable,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    TableStyle,
+)
 
+from registry.core.spreadsheet import xlsx_row, xlsx_styled_cell
 from reports.tables import Section
 
 # DejaVu Sans (shipped with matplotlib) has ±, –, ≥ and the other signs the tables use;
@@ -56,7 +66,9 @@ class ReportDocument:
     subtitle: str
     facts: list[tuple[str, str]]
     sections: list[Section]
-    charts: list[tuple[str, str]] = field(default_factory=list)  # (title, inline SVG)
+    charts: list[tuple[str, str]] = field(default_factory=list)  # (title, inline SVG, with .png for the PDF)
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (title, PNG): more charts in the PDF
+    summary: list[tuple[str, str]] = field(default_factory=list)  # the first page's figures
 
 
 def render_html(document: ReportDocument) -> str:
@@ -82,35 +94,77 @@ def render_xlsx(document: ReportDocument) -> bytes:
     cover.column_dimensions["A"].width = 24
     cover.column_dimensions["B"].width = 90
     cover.append([_bold(cover, document.title)])
-    cover.append([document.subtitle])
+    cover.append(xlsx_row(cover, [document.subtitle]))
     for label, value in document.facts:
-        cover.append([label, value])
+        cover.append(xlsx_row(cover, [label, value]))
     cover.append([])
     cover.append([_bold(cover, "Sheet"), _bold(cover, "Table")])
-    taken = {"Report"}
+    cover.append(["Figures", "Every figure as numbers: one row each, typed columns"])
+    _figures_sheet(workbook.create_sheet("Figures"), document)
+    taken = {"Report", "Figures"}
     prefixes = [f"{section.title[0]} " if len(document.sections) > 1 else "" for section in document.sections]
     for section, prefix in zip(document.sections, prefixes, strict=True):
         for table in section.tables:
             sheet = workbook.create_sheet(_sheet_name(prefix, table.key, taken))
-            cover.append([sheet.title, f"{section.title}: {table.title}"])
+            cover.append(xlsx_row(cover, [sheet.title, f"{section.title}: {table.title}"]))
             for index in range(len(table.columns)):
                 sheet.column_dimensions[get_column_letter(index + 1)].width = 42 if index == 0 else 34
             sheet.append([_bold(sheet, f"{section.title}: {table.title}")])
             sheet.append([_bold(sheet, column) for column in table.columns])
             for row in table.rows:
-                sheet.append(row)
+                sheet.append(xlsx_row(sheet, row))
             if table.note:
                 sheet.append([])
-                sheet.append([table.note])
+                sheet.append(xlsx_row(sheet, [table.note]))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def _bold(sheet, value: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
+FIGURE_COLUMNS = [
+    "section", "table", "row", "column", "n", "denominator", "value", "lower_95", "upper_95",
+    "benchmark_value", "benchmark_source", "as_shown",
+]  # fmt: skip
+
+
+def _figures_sheet(sheet, document: ReportDocument) -> None:
+    """One row per figure with typed numeric columns, for a statistician to compute with: n and
+    denominator as integers, the value (a percent for proportions, else the mean) and its 95 %
+    interval as numbers, the benchmark beside it; hidden small cells have empty numbers."""
+    sheet.append([_bold(sheet, column) for column in FIGURE_COLUMNS])
+    for section in document.sections:
+        for table in section.tables:
+            benchmark_column = next((i for i, c in enumerate(table.columns) if c.startswith("Benchmark")), None)
+            source_column = table.columns.index("Source") if "Source" in table.columns else None
+            for row, figures in zip(table.rows, table.figures, strict=True):
+                benchmark = figures[benchmark_column] if benchmark_column is not None else None
+                source = row[source_column] if source_column is not None else table.benchmark_source
+                for index, figure in enumerate(figures):
+                    if figure is None or index in (0, benchmark_column):
+                        continue
+                    sheet.append(
+                        xlsx_row(
+                            sheet,
+                            [
+                                section.title, table.title, row[0], table.columns[index],
+                                figure.n, figure.denominator, figure.value, figure.lower, figure.upper,
+                                benchmark.value if benchmark is not None else None,
+                                source if benchmark is not None else "", str(figure),
+                            ],
+                        )
+                    )  # fmt: skip
+
+
+def _bold(sheet, value: str):
+    cell = xlsx_styled_cell(sheet, value)
     cell.font = Font(bold=True)
     return cell
+
+
+def _png_flowable(png: bytes, width: float) -> Image:
+    reader = ImageReader(io.BytesIO(png))
+    pixels_wide, pixels_high = reader.getSize()
+    return Image(io.BytesIO(png), width=width, height=width * pixels_high / pixels_wide)
 
 
 def render_pdf(document: ReportDocument) -> bytes:
@@ -118,12 +172,51 @@ def render_pdf(document: ReportDocument) -> bytes:
     styles = getSampleStyleSheet()
     for name in ("Title", "Heading1", "Heading2", "Normal", "BodyText"):
         styles[name].fontName = f"{_FONT}-Bold" if name.startswith(("Title", "Heading")) else _FONT
+    for name in ("Heading1", "Heading2"):
+        styles[name].keepWithNext = 1  # never a heading alone at the foot of a page
     note_style = styles["BodyText"].clone("note", fontSize=7, leading=9, textColor=colors.HexColor("#555555"))
     page = landscape(A4)
     usable = page[0] - 30 * mm
     story = [Paragraph(escape(document.title), styles["Title"]), Paragraph(escape(document.subtitle), styles["Normal"])]
+    if document.summary:
+        # Page one: the figures a department head reads, then what the report is.
+        story += [Spacer(1, 4 * mm), Paragraph("Summary (cumulative cohort)", styles["Heading2"])]
+        summary = LongTable(
+            [[_wrap(label, usable * 0.45), _wrap(value, usable * 0.55)] for label, value in document.summary],
+            colWidths=[usable * 0.45, usable * 0.55],
+        )
+        summary.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, -1), _FONT),
+                    ("FONTNAME", (0, 0), (0, -1), f"{_FONT}-Bold"),
+                    ("FONTSIZE", (0, 0), (-1, -1), 9.5),
+                    ("LEADING", (0, 0), (-1, -1), 12),
+                    ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#d0d7de")),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ]
+            )
+        )
+        story += [summary, Spacer(1, 4 * mm)]
     for label, value in document.facts:
-        story.append(Paragraph(f"<b>{escape(label)}:</b> {escape(value)}", styles["Normal"]))
+        story.append(Paragraph(f"<b>{escape(label)}:</b> {escape(value)}", note_style))
+    images = [(title, chart) for title, chart in document.charts if getattr(chart, "png", None)]
+    if images:
+        story += [PageBreak(), Paragraph("Charts", styles["Heading1"])]
+        for title, chart in images:
+            width, height = chart.size
+            scale = min(1.0, (usable * 0.75) / (width * 72))
+            story.append(
+                KeepTogether(
+                    [
+                        Image(io.BytesIO(chart.png), width=width * 72 * scale, height=height * 72 * scale),
+                        Paragraph(escape(title), note_style),
+                        Spacer(1, 3 * mm),
+                    ]
+                )
+            )
+    for title, png in document.images:
+        story += [Paragraph(escape(title), styles["Heading2"]), _png_flowable(png, usable)]
     for section in document.sections:
         story += [PageBreak(), Paragraph(escape(section.title), styles["Heading1"])]
         for table in section.tables:

@@ -19,14 +19,15 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from registry import access
 from registry.core.audit import system_user
 from registry.patients.models import Site
-from reports import charts
+from reports import benchmarks as bm
+from reports import charts, fracture_outcomes
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import Frames, compute_all, site_leak_rates
 from reports.models import QuarterlyReport
@@ -155,6 +156,16 @@ def quarterly_document(
     this_quarter = cumulative.performed_between(start, end)
     cumulative_metrics = compute_all(cumulative)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
+    fractures = fracture_outcomes.section_for(
+        procedure_q=Q(performed_on__lte=end),
+        site_ids=None if site is None else [site.id],
+        as_of=end,
+        suppress=True,
+        with_png=True,
+    )
+    cumulative_tables = build_tables(cumulative_metrics, suppress=True)
+    with charts.with_png():  # the PDF embeds the same charts as images
+        report_charts = _charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=True)
     return ReportDocument(
         title=f"Quarterly report {year} Q{quarter}: {scope}",
         subtitle=f"Procedures performed {start:%d %b %Y} – {end:%d %b %Y}, and the cumulative cohort to {end:%d %b %Y}.",
@@ -165,18 +176,54 @@ def quarterly_document(
             ("Built", timezone.localtime(built_at).strftime("%Y-%m-%d %H:%M %Z")),
             (
                 "Small cells",
-                "Counts of 1–4 are shown as <5; their rates and intervals are withheld.",
+                "Counts of 1–4 are shown as <5 and their rates and intervals withheld; where the hidden "
+                "count could be worked out from a total, another cell reads 'withheld' too.",
             ),
-            ("Benchmarks", "Literature figures from DATA_DICTIONARY.md section 5 (sources 000, 001, 004)."),
+            (
+                "Benchmarks",
+                "Literature figures: " + "; ".join(bm.CITATIONS.values()) + " (table or section beside each figure).",
+            ),
+            ("Adjudication", fractures.adjudication),
         ],
         sections=[
             Section(f"This quarter ({year} Q{quarter})", build_tables(compute_all(this_quarter), suppress=True)),
-            Section(f"Cumulative (to {end.isoformat()})", build_tables(cumulative_metrics, suppress=True)),
+            Section(f"Cumulative (to {end.isoformat()})", cumulative_tables),
+            Section(f"New fractures and re-treatment (to {end.isoformat()})", fractures.tables),
         ],
-        # The benchmark comparisons as charts; the level distribution stays a table here (each
-        # chart costs a few tenths of a second, and beat builds a report for every site).
-        charts=_charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=False),
+        charts=report_charts + fractures.charts,
+        images=fractures.pngs,
+        summary=report_summary(cumulative_tables),
     )
+
+
+SUMMARY_ROWS = (
+    # (label, table, row, column): the five figures a department head reads first.
+    ("Procedures (patients)", "activity", "Procedures", "Value"),
+    ("Patients with a cement leak", "leaks", "Patients with a leak — All", "Value"),
+    ("Patients with a symptomatic complication", "complications", "Patients with a symptomatic complication", "Value"),
+    ("VAS change at 3 months (follow-up minus baseline)", "vas_by_type", ("All", "3 months"), "Change from baseline"),
+    ("ODI change at 3 months (follow-up minus baseline)", "odi_by_type", ("All", "3 months"), "Change from baseline"),
+    ("Follow-up response at 3 months", "follow_up", "3 months", "Response rate"),
+)
+
+
+def report_summary(tables: list[Table]) -> list[tuple[str, str]]:
+    """The cumulative figures for the report's first page, as printed in its tables."""
+    by_key = {table.key: table for table in tables}
+    summary = []
+    for label, key, row, column in SUMMARY_ROWS:
+        table = by_key[key]
+        try:
+            if isinstance(row, tuple):
+                value = table.find(Group=row[0], Event=row[1])[column]
+            else:
+                value = table.cell(row, column)
+        except KeyError:
+            value = "— (none yet)"
+        if key == "activity":
+            value = f"{value} ({table.cell('Patients', 'Value')})"
+        summary.append((label, value))
+    return summary
 
 
 # --- building and storing ------------------------------------------------------------------

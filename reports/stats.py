@@ -10,10 +10,17 @@ the like-for-like comparison, and Welch's form does not assume that the groups s
 variance (001's do not: SD 0.68 vs 0.81 mL, n 15 vs 26). ``mann_whitney`` is there for
 skewed measures and as a sensitivity check; the report does not print it by default.
 
-Rounding of displayed numbers (tests match reports "to the decimal shown"): a number is
-rounded half away from zero on its shortest decimal representation (``repr``), so 2.25
-shows as "2.3" and 0.125 with two decimals as "0.13"; binary floating-point artefacts
-never tip a digit. Proportions show percentages with one decimal, means one decimal by
+Exact means. The registry's measures are decimals with a fixed number of places (VAS and
+cement volume one decimal; ODI a multiple of 1/90 %: 100 x points / (5 x answered) with 9 or 10
+sections answered). Summaries of such a measure are computed from integer sums of its values in
+those units (``scale``): the mean, minimum and maximum are exact ``Fraction``s (``exact_mean``
+...), the SD comes from the exact variance. So a mean of exactly 93/20 = 4.65 is rounded from
+4.65, not from the float 4.6499999..., and shows as "4.7".
+
+Rounding of displayed numbers (tests match reports "to the decimal shown"): an exact
+``Fraction`` or ``Decimal`` is rounded half away from zero as it is; a float on its shortest
+decimal representation (``repr``), so 2.25 shows as "2.3" and 0.125 with two decimals as
+"0.13"; binary floating-point artefacts never tip a digit. Proportions show percentages with one decimal, means one decimal by
 default (``decimals=2`` where the benchmark has two). Negative numbers use an ASCII
 hyphen-minus so that the text parses back with ``float``.
 """
@@ -24,6 +31,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -76,6 +84,10 @@ class MeanSummary:
     ci_high: float | None
     min: float | None
     max: float | None
+    # The same mean, minimum and maximum as exact fractions, when the values had a known scale.
+    exact_mean: Fraction | None = None
+    exact_min: Fraction | None = None
+    exact_max: Fraction | None = None
 
 
 class ComparisonResult(NamedTuple):
@@ -138,11 +150,17 @@ def _present_values(values: Iterable[object]) -> np.ndarray:
     return np.asarray(present, dtype=float)
 
 
-def mean_summary(values: Iterable[object]) -> MeanSummary:
+def mean_summary(values: Iterable[object], *, scale: int | None = None) -> MeanSummary:
+    """With ``scale``, every value times ``scale`` is a whole number (module docstring): the
+    summary is exact."""
     present = _present_values(values)
     n = len(present)
     if n == 0:
         return summary_from_aggregates(0, None, None, None, None)
+    if scale is not None:
+        units = to_units(present, scale).astype(np.int64)
+        total, squares = int(units.sum()), int((units * units).sum())
+        return summary_from_sums(n, total, squares, int(units.min()), int(units.max()), scale=scale)
     array = np.asarray(present, dtype=float)
     sd = float(array.std(ddof=1)) if n > 1 else None
     return summary_from_aggregates(n, float(array.mean()), sd, float(array.min()), float(array.max()))
@@ -172,12 +190,45 @@ def summary_from_aggregates(
     )
 
 
+def to_units(values: np.ndarray, scale: int) -> np.ndarray:
+    """Values of a measure with ``scale`` (e.g. 10 for one decimal) as whole units, NaN kept."""
+    return np.rint(np.asarray(values, dtype=float) * scale)
+
+
+def summary_from_sums(n: int, total: int, squares: int, minimum: int, maximum: int, *, scale: int) -> MeanSummary:
+    """A MeanSummary from integer sums of values in units of 1 / ``scale``: exact mean and
+    range, SD from the exact variance (n * sum(x^2) - sum(x)^2) / (n (n - 1))."""
+    n = int(n)
+    if n == 0:
+        return summary_from_aggregates(0, None, None, None, None)
+    mean = Fraction(int(total), n * scale)
+    low, high = Fraction(int(minimum), scale), Fraction(int(maximum), scale)
+    exact = {"exact_mean": mean, "exact_min": low, "exact_max": high}
+    if n == 1:
+        return MeanSummary(
+            n=1, mean=float(mean), sd=None, ci_low=None, ci_high=None, min=float(low), max=float(high), **exact
+        )
+    variance = Fraction(n * int(squares) - int(total) ** 2, n * (n - 1) * scale * scale)
+    sd = math.sqrt(variance)
+    half_width = _t_critical(n - 1) * sd / math.sqrt(n)
+    return MeanSummary(
+        n=n,
+        mean=float(mean),
+        sd=sd,
+        ci_low=float(mean) - half_width,
+        ci_high=float(mean) + half_width,
+        min=float(low),
+        max=float(high),
+        **exact,
+    )
+
+
 @lru_cache(maxsize=4096)
 def _t_critical(degrees_of_freedom: int) -> float:
     return float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, degrees_of_freedom))
 
 
-def paired_change(baseline: pd.Series, follow_up: pd.Series) -> MeanSummary:
+def paired_change(baseline: pd.Series, follow_up: pd.Series, *, scale: int | None = None) -> MeanSummary:
     """Summary of follow_up - baseline over the rows where both are present.
 
     Rows pair by index label (e.g. patient or procedure id), not by position, so a
@@ -191,7 +242,7 @@ def paired_change(baseline: pd.Series, follow_up: pd.Series) -> MeanSummary:
     baseline, follow_up = baseline.align(follow_up, join="inner")
     before, after = pd.to_numeric(baseline), pd.to_numeric(follow_up)
     both_present = before.notna() & after.notna()
-    return mean_summary(after[both_present] - before[both_present])
+    return mean_summary(after[both_present] - before[both_present], scale=scale)
 
 
 def welch_t_test(a: Iterable[object], b: Iterable[object]) -> ComparisonResult:
@@ -239,10 +290,17 @@ def suppress_count(n: int) -> str:
     return str(n)
 
 
-def format_number(value: float, decimals: int = 1) -> str:
+def format_number(value: float | Fraction | Decimal, decimals: int = 1) -> str:
     """``value`` rounded half away from zero to ``decimals`` places (module docstring)."""
     quantum = Decimal(1).scaleb(-decimals)
-    rounded = Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP)
+    if isinstance(value, Fraction):
+        scaled = abs(value) * 10**decimals
+        whole = math.floor(scaled + Fraction(1, 2))  # half away from zero, exactly
+        rounded = (Decimal(whole if value >= 0 else -whole) * quantum).quantize(quantum)
+    elif isinstance(value, Decimal):
+        rounded = value.quantize(quantum, rounding=ROUND_HALF_UP)
+    else:
+        rounded = Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP)
     if rounded == 0:
         rounded = abs(rounded)  # no "-0.0"
     return f"{rounded:f}"
@@ -254,7 +312,7 @@ def _interval(low: float, high: float, decimals: int) -> str:
     return f"{format_number(low, decimals)}{separator}{format_number(high, decimals)}"
 
 
-def _is_disclosive(p: Proportion) -> bool:
+def is_disclosive(p: Proportion) -> bool:
     """Whether the count, the denominator or the complement (denominator - count) is
     1-4. The complement counts: "38 / 41 had no leak" says that 3 had one."""
     cells = (p.count, p.denominator, p.denominator - p.count)
@@ -272,7 +330,7 @@ def format_proportion(p: Proportion, *, suppress: bool, decimals: int = 1) -> st
     """
     if p.denominator == 0 or p.rate is None:
         return f"0 / 0 ({NOT_AVAILABLE})"
-    if suppress and _is_disclosive(p):
+    if suppress and is_disclosive(p):
         complement = p.denominator - p.count
         if 0 < complement < SMALL_CELL and p.denominator >= SMALL_CELL:
             count_text = f">{p.denominator - SMALL_CELL}"
@@ -296,11 +354,16 @@ def format_mean(m: MeanSummary, unit: str = "", *, decimals: int = 1, suppress: 
         return f"{NOT_AVAILABLE} (n = 0)"
     if suppress and m.n < SMALL_CELL:
         return f"{NOT_AVAILABLE} (n {SUPPRESSED})"
-    mean = format_number(m.mean, decimals)
+    mean = format_number(m.exact_mean if m.exact_mean is not None else m.mean, decimals)
     if m.sd is None or m.ci_low is None or m.ci_high is None:
         return f"{mean}{unit_text} (n = {m.n})"
-    return (
+    text = (
         f"{mean} ± {format_number(m.sd, decimals)}{unit_text} "
-        f"(n = {m.n}, 95 % CI {_interval(m.ci_low, m.ci_high, decimals)}; "
-        f"range {_interval(m.min, m.max, decimals)})"
+        f"(n = {m.n}, 95 % CI {_interval(m.ci_low, m.ci_high, decimals)}"
     )
+    if suppress:
+        # The minimum and maximum are one patient's values each: reviewers do not get them.
+        return f"{text})"
+    low = m.exact_min if m.exact_min is not None else m.min
+    high = m.exact_max if m.exact_max is not None else m.max
+    return f"{text}; range {_interval(low, high, decimals)})"

@@ -8,7 +8,7 @@ rates (``reports.stats``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from registry.procedures.models import ComplicationType, Indication, ProcedureType, SirSeverity
@@ -16,11 +16,13 @@ from reports import benchmarks as bm
 from reports.metrics import Metrics, OutcomeRow
 from reports.stats import (
     NOT_AVAILABLE,
+    SMALL_CELL,
     MeanSummary,
     Proportion,
     format_mean,
     format_number,
     format_proportion,
+    is_disclosive,
     proportion,
     suppress_count,
 )
@@ -52,8 +54,52 @@ COMPLETENESS_LABELS = {
 MEASURE_LABELS = {"vas": "VAS (0–10)", "odi": "ODI (%)"}
 
 
+LEVEL_BENCHMARK_COLUMN = f"Benchmark ({bm.BENCHMARKS['level_distribution'].source.short}, 41 levels)"
+TRAJECTORY_BENCHMARK_COLUMN = f"Benchmark ({bm.trajectory_for('vas', 'PVP').source.short}, Table 2)"
+
+
 def event_label(code: str) -> str:
     return EVENT_LABELS.get(code, code)
+
+
+class FigureText(str):
+    """A cell's text with the numbers behind it, for the XLSX figures sheet (issue #10 item 9):
+    n, denominator, value (a percent or a mean) and its 95 % interval; None where not shown."""
+
+    n: int | None
+    denominator: int | None
+    value: float | None
+    lower: float | None
+    upper: float | None
+
+    def __new__(cls, text: str, *, n=None, denominator=None, value=None, lower=None, upper=None):
+        figure = super().__new__(cls, text)
+        figure.n, figure.denominator, figure.value, figure.lower, figure.upper = n, denominator, value, lower, upper
+        return figure
+
+    def __reduce__(self):
+        return (_figure_text, (str(self), self.n, self.denominator, self.value, self.lower, self.upper))
+
+
+def _figure_text(text, n, denominator, value, lower, upper) -> FigureText:
+    return FigureText(text, n=n, denominator=denominator, value=value, lower=lower, upper=upper)
+
+
+def share_figure(text: str, p: Proportion, *, shown: bool = True) -> str:
+    if not shown or p.rate is None:
+        # A hidden count keeps its denominator when the text prints it ("<5 / 11").
+        printed = p.rate is None or not 0 < p.denominator < SMALL_CELL
+        return FigureText(text, denominator=p.denominator if printed else None)
+    return FigureText(
+        text, n=p.count, denominator=p.denominator, value=p.rate * 100, lower=p.ci_low * 100, upper=p.ci_high * 100
+    )
+
+
+def mean_figure(text: str, m: MeanSummary | None, *, shown: bool = True) -> str:
+    if m is None or not shown or m.mean is None:
+        return FigureText(text, n=m.n if (m is not None and shown) else None)
+    value = float(m.exact_mean) if m.exact_mean is not None else m.mean
+    return FigureText(text, n=m.n, value=value, lower=m.ci_low, upper=m.ci_high)
 
 
 @dataclass
@@ -63,11 +109,16 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     note: str = ""
+    # Where the benchmark column's figures come from, for tables without a "Source" column.
+    benchmark_source: str = ""
+    # Per row, per cell: the numbers behind the text (FigureText) or None.
+    figures: list[list[FigureText | None]] = field(default_factory=list, compare=False)
 
     def add(self, *cells: str) -> None:
         if len(cells) != len(self.columns):
             raise ValueError(f"{self.key}: {len(cells)} cells for {len(self.columns)} columns")
         self.rows.append([str(cell) for cell in cells])
+        self.figures.append([cell if isinstance(cell, FigureText) else None for cell in cells])
 
     def row(self, label: str) -> dict[str, str]:
         """The row whose first cell is ``label``, as {column: text}."""
@@ -103,20 +154,86 @@ class Section:
 # --- formatting ----------------------------------------------------------------------------
 
 
+# A cell withheld so that a small cell beside it cannot be worked out by subtraction from a total
+# (complementary suppression); what it holds may be any size.
+WITHHELD = "withheld"
+
+
+def complementary(counts: Mapping[str, int], *, suppress: bool) -> set[str]:
+    """The groups of an additive breakdown (parts of a total shown elsewhere) to withhold: every
+    count of 1-4, and, where that would leave one alone, the next smallest, so that no hidden
+    count is the total minus the shown ones. Zeros are not small cells but can be withheld as
+    partners."""
+    if not suppress:
+        return set()
+    hidden = {key for key, n in counts.items() if 0 < n < SMALL_CELL}
+    if len(hidden) == 1:
+        partners = sorted((n, str(key)) for key, n in counts.items() if key not in hidden)
+        if partners:
+            hidden.add(next(key for key in counts if str(key) == partners[0][1]))
+    return hidden
+
+
 class Formatter:
     def __init__(self, *, suppress: bool):
         self.suppress = suppress
 
+    def withheld_shares(self, shares: Mapping[str, Proportion]) -> set[str]:
+        """Groups of a by-group family of proportions (parts of an "all" row) to withhold: by
+        count, by denominator and by complement, each protected against subtraction."""
+        parts = {key: share for key, share in shares.items() if key != "all"}
+        hidden: set[str] = set()
+        for counts in (
+            {key: p.count for key, p in parts.items()},
+            {key: p.denominator for key, p in parts.items()},
+            {key: p.denominator - p.count for key, p in parts.items()},
+        ):
+            hidden |= complementary(counts, suppress=self.suppress)
+        # Each set is empty or holds at least two groups, and so does their union.
+        return hidden
+
+    def withheld_means(self, means: Mapping[str, MeanSummary | None]) -> set[str]:
+        return complementary(
+            {key: (m.n if m is not None else 0) for key, m in means.items() if key != "all"}, suppress=self.suppress
+        )
+
+    def family(self, shares: Mapping[str, Proportion]) -> dict[str, str]:
+        """Each group's text, with complementary suppression for reviewers."""
+        hidden = self.withheld_shares(shares)
+        # A small cell keeps its own "<5" text; its partners read "withheld".
+        return {
+            key: (WITHHELD if key in hidden and not is_disclosive(share) else self.share(share))
+            for key, share in shares.items()
+        }
+
+    def mean_family(self, means: Mapping[str, MeanSummary | None], unit: str = "", decimals: int = 1) -> dict[str, str]:
+        hidden = self.withheld_means(means)
+        return {
+            key: (WITHHELD if key in hidden and m is not None and m.n >= SMALL_CELL else self.mean(m, unit, decimals))
+            for key, m in means.items()
+        }
+
+    def count_family(self, counts: Mapping[str, int]) -> dict[str, str]:
+        hidden = complementary(counts, suppress=self.suppress)
+        return {
+            key: (WITHHELD if key in hidden and not 0 < n < SMALL_CELL else self.count(n)) for key, n in counts.items()
+        }
+
     def count(self, n: int) -> str:
-        return suppress_count(int(n)) if self.suppress else str(int(n))
+        n = int(n)
+        if self.suppress and 0 < n < SMALL_CELL:
+            return FigureText(suppress_count(n))
+        return FigureText(str(n), n=n)
 
     def share(self, p: Proportion) -> str:
-        return format_proportion(p, suppress=self.suppress)
+        text = format_proportion(p, suppress=self.suppress)
+        return share_figure(text, p, shown=not (self.suppress and is_disclosive(p)))
 
     def mean(self, m: MeanSummary | None, unit: str = "", decimals: int = 1) -> str:
         if m is None:
             return NOT_AVAILABLE
-        return format_mean(m, unit, decimals=decimals, suppress=self.suppress)
+        text = format_mean(m, unit, decimals=decimals, suppress=self.suppress)
+        return mean_figure(text, m, shown=not (self.suppress and m.n < SMALL_CELL))
 
     def p_value(self, p: float | None, *groups: int) -> str:
         # With a small group a p value can hint at the few values behind it; reviewers see "—".
@@ -130,14 +247,15 @@ def rate_benchmark(key: str) -> tuple[str, str]:
     benchmark = bm.BENCHMARKS[key]
     source = str(benchmark.source)
     if benchmark.proportion() is not None:
-        return format_proportion(benchmark.proportion(), suppress=False), source
+        share = benchmark.proportion()
+        return share_figure(format_proportion(share, suppress=False), share), source
     if benchmark.range_percent is not None:
         low, high = benchmark.range_percent
-        return f"{format_number(low)}–{format_number(high)} %", source
+        return FigureText(f"{format_number(low)}–{format_number(high)} %", lower=low, upper=high), source
     text = f"{format_number(benchmark.percent, 2 if benchmark.percent < 1 else 1)} %"
     if benchmark.denominator is not None:
         text += f" of {benchmark.denominator}"
-    return text, source
+    return FigureText(text, value=benchmark.percent, denominator=benchmark.denominator), source
 
 
 def mean_benchmark(benchmark: bm.MeanBenchmark, decimals: int = 1) -> str:
@@ -153,7 +271,7 @@ def mean_benchmark(benchmark: bm.MeanBenchmark, decimals: int = 1) -> str:
         )
     if benchmark.n is not None:
         extras.append(f"n = {benchmark.n}")
-    return f"{text} ({'; '.join(extras)})" if extras else text
+    return FigureText(f"{text} ({'; '.join(extras)})" if extras else text, n=benchmark.n, value=benchmark.mean)
 
 
 def mean_benchmark_key(key: str, decimals: int = 1) -> tuple[str, str]:
@@ -175,8 +293,8 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     table.add("Patients", fmt.count(a["patients"]), *NO_BENCHMARK)
     table.add("Procedures", fmt.count(a["procedures"]), *NO_BENCHMARK)
     table.add("Treated levels", fmt.count(a["levels"]), *NO_BENCHMARK)
-    for kind, share in a["by_type"].items():
-        table.add(f"Procedures — {TYPE_LABELS[kind]}", fmt.share(share), *NO_BENCHMARK)
+    for kind, text in fmt.family(a["by_type"]).items():
+        table.add(f"Procedures — {TYPE_LABELS[kind]}", text, *NO_BENCHMARK)
     table.add("Female patients", fmt.share(a["female"]), *NO_BENCHMARK)
     table.add("Age at procedure (years)", fmt.mean(a["age"]), *NO_BENCHMARK)
     level_benchmarks = {
@@ -184,20 +302,21 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         "PVP": "levels_per_patient_pvp",
         "PKP": "levels_per_patient_pkp",
     }
-    for kind, summary in a["levels_per_patient"].items():
+    for kind, text in fmt.mean_family(a["levels_per_patient"], decimals=2).items():
         benchmark = mean_benchmark_key(level_benchmarks[kind], 2) if kind in level_benchmarks else NO_BENCHMARK
-        table.add(f"Levels per patient — {TYPE_LABELS[kind]}", fmt.mean(summary, decimals=2), *benchmark)
+        table.add(f"Levels per patient — {TYPE_LABELS[kind]}", text, *benchmark)
 
     indications = Table("indications", "Indications", ["Indication", "Procedures"])
     labels = dict(Indication.choices)
-    for code, share in a["by_indication"].items():
-        indications.add(str(labels.get(code, code)), fmt.share(share))
+    for code, text in fmt.family(a["by_indication"]).items():
+        indications.add(str(labels.get(code, code)), text)
 
     distribution = Table(
         "level_distribution",
         "Treated levels by vertebra",
-        ["Level", "Levels", "Benchmark (001, 41 levels)"],
+        ["Level", "Levels", LEVEL_BENCHMARK_COLUMN],
         note=str(bm.BENCHMARKS["level_distribution"].source),
+        benchmark_source=str(bm.BENCHMARKS["level_distribution"].source),
     )
     reference = bm.BENCHMARKS["level_distribution"]
     shown = list(a["level_distribution"])
@@ -205,11 +324,12 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         if code not in shown:
             shown.append(code)
     order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
+    shares = {code: a["level_distribution"].get(code) or proportion(0, a["levels"]) for code in shown}
+    texts = fmt.family(shares)
     for code in sorted(shown, key=order.__getitem__):
-        share = a["level_distribution"].get(code) or proportion(0, a["levels"])
         count = reference.counts.get(code, 0)
-        figure = format_proportion(proportion(count, reference.total), suppress=False)
-        distribution.add(code, fmt.share(share), figure)
+        share = proportion(count, reference.total)
+        distribution.add(code, texts[code], share_figure(format_proportion(share, suppress=False), share))
     return [table, indications, distribution]
 
 
@@ -222,33 +342,40 @@ def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     c = m.cement
     table = Table("cement", "Cement", MEASURE_COLUMNS)
     volume_benchmark = mean_benchmark_key("cement_volume_per_level")
-    for kind, summary in c["volume"].items():
-        benchmark = volume_benchmark if kind in ("all", "PVP") else NO_BENCHMARK
-        table.add(f"Volume per level — {TYPE_LABELS[kind]}", fmt.mean(summary, "mL"), *benchmark)
+    for kind, text in fmt.mean_family(c["volume"], "mL").items():
+        # 001 treated by PVP only: its figure sits beside the PVP row, not beside all procedures.
+        benchmark = volume_benchmark if kind == "PVP" else NO_BENCHMARK
+        table.add(f"Volume per level — {TYPE_LABELS[kind]}", text, *benchmark)
     table.add("Vertebral body volume", fmt.mean(c["body_volume"], "cc"), *mean_benchmark_key("vertebral_body_volume"))
     table.add(
         "Fill (cement / body volume)", fmt.mean(c["fill_percent"], "%"), *mean_benchmark_key("cement_fill_percent")
     )
 
     products = Table("cement_products", "Cement by product", ["Product", "Levels", "Volume per level"])
+    product_levels = fmt.count_family({product: row["levels"] for product, row in c["by_product"].items()})
     for product, row in c["by_product"].items():
-        products.add(product, fmt.count(row["levels"]), fmt.mean(row["volume"], "mL"))
+        withheld = product_levels[product] == WITHHELD
+        products.add(product, product_levels[product], WITHHELD if withheld else fmt.mean(row["volume"], "mL"))
     lots = Table("cement_lots", "Cement by lot", ["Product", "Lot", "Levels", "Volume per level"])
+    lot_levels = fmt.count_family({"\x1f".join(key): row["levels"] for key, row in c["by_lot"].items()})
     for (product, lot), row in c["by_lot"].items():
-        lots.add(product, lot, fmt.count(row["levels"]), fmt.mean(row["volume"], "mL"))
+        levels = lot_levels["\x1f".join((product, lot))]
+        lots.add(product, lot, levels, WITHHELD if levels == WITHHELD else fmt.mean(row["volume"], "mL"))
     return [table, products, lots]
 
 
 def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     lk = m.leaks
     table = Table("leaks", "Cement leaks", MEASURE_COLUMNS)
-    for kind, share in lk["per_level"].items():
+    for kind, text in fmt.family(lk["per_level"]).items():
         benchmark = rate_benchmark("leak_rate_level_low_volume_pvp") if kind == "PVP" else NO_BENCHMARK
-        table.add(f"Levels with a leak — {TYPE_LABELS[kind]}", fmt.share(share), *benchmark)
+        table.add(f"Levels with a leak — {TYPE_LABELS[kind]}", text, *benchmark)
     patient_benchmarks = {"PVP": "leak_rate_patient_pvp", "PKP": "leak_rate_patient_pkp"}
-    for kind, share in lk["per_patient"].items():
+    for kind, text in fmt.family(lk["per_patient"]).items():
         benchmark = rate_benchmark(patient_benchmarks[kind]) if kind in patient_benchmarks else NO_BENCHMARK
-        table.add(f"Patients with a leak — {TYPE_LABELS[kind]}", fmt.share(share), *benchmark)
+        table.add(f"Patients with a leak — {TYPE_LABELS[kind]}", text, *benchmark)
+    for kind, text in fmt.family(lk["per_procedure"]).items():
+        table.add(f"Procedures with a leak — {TYPE_LABELS[kind]}", text, *NO_BENCHMARK)
     reference = bm.BENCHMARKS["leak_rate_level_low_volume_pvp"]
     for group, share in lk["location_group"].items():
         count = reference.breakdown["location"].get(group)
@@ -261,16 +388,17 @@ def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     table.add("Symptomatic leaks (of leaks)", fmt.share(lk["symptomatic"]), *NO_BENCHMARK)
 
     details = Table("leak_types", "Leaks by Yeom pathway and size grade", ["Category", "Leaks", "Benchmark", "Source"])
-    for pathway, share in lk["pathway"].items():
-        details.add(f"Pathway {PATHWAY_LABELS.get(pathway, pathway)}", fmt.share(share), *NO_BENCHMARK)
-    for grade, share in lk["size_grade"].items():
+    for pathway, text in fmt.family(lk["pathway"]).items():
+        details.add(f"Pathway {PATHWAY_LABELS.get(pathway, pathway)}", text, *NO_BENCHMARK)
+    size_texts = fmt.family(lk["size_grade"])
+    for grade in lk["size_grade"]:
         count = reference.breakdown["size"].get(grade)
         benchmark = (
             (format_proportion(proportion(count, reference.count), suppress=False), str(reference.source))
             if count is not None
             else NO_BENCHMARK
         )
-        details.add(f"Size {grade}", fmt.share(share), *benchmark)
+        details.add(f"Size {grade}", size_texts[grade], *benchmark)
 
     comparison = bm.BENCHMARKS["cement_volume_by_leak"]
     volume = Table(
@@ -307,12 +435,9 @@ def complication_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         fmt.share(c["symptomatic"]),
         *rate_benchmark("symptomatic_complications"),
     )
+    symptomatic = fmt.family(c["symptomatic_by_type"])
     for kind, key in (("PVP", "symptomatic_complications_pvp"), ("PKP", "symptomatic_complications_pkp")):
-        table.add(
-            f"Patients with a symptomatic complication — {kind}",
-            fmt.share(c["symptomatic_by_type"][kind]),
-            *rate_benchmark(key),
-        )
+        table.add(f"Patients with a symptomatic complication — {kind}", symptomatic[kind], *rate_benchmark(key))
     table.add("Patients with a major complication (SIR severe or worse)", fmt.share(c["major"]), *NO_BENCHMARK)
     table.add("Patients with pulmonary cement embolism", fmt.share(c["pulmonary_embolism"]), *NO_BENCHMARK)
     table.add(
@@ -324,7 +449,7 @@ def complication_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     table.add(
         "Patients with a neurological complication",
         fmt.share(c["neurological"]),
-        *rate_benchmark("transient_neurological_deficit"),
+        *rate_benchmark("neurological_complications"),
     )
     with_disc, without_disc = c["adjacent_fracture_with_disc_leak"], c["adjacent_fracture_without_disc_leak"]
     table.add("New adjacent-level fracture — procedures with an intradiscal leak", fmt.share(with_disc), *NO_BENCHMARK)
@@ -337,12 +462,16 @@ def complication_tables(m: Metrics, fmt: Formatter) -> list[Table]:
 
     labels = dict(ComplicationType.choices)
     by_type = Table("complication_types", "Complications by type", ["Type", "Complications", "Procedures affected"])
+    type_counts = fmt.count_family({code: row["complications"] for code, row in c["by_type"].items()})
     for code, row in c["by_type"].items():
-        by_type.add(str(labels.get(code, code)), fmt.count(row["complications"]), fmt.share(row["procedures"]))
+        withheld = type_counts[code] == WITHHELD
+        by_type.add(
+            str(labels.get(code, code)), type_counts[code], WITHHELD if withheld else fmt.share(row["procedures"])
+        )
     severity_labels = dict(SirSeverity.choices)
     by_severity = Table("complication_severity", "Complications by SIR severity", ["Severity", "Complications"])
-    for severity, share in c["by_severity"].items():
-        by_severity.add(str(severity_labels[severity]), fmt.share(share))
+    for severity, text in fmt.family(c["by_severity"]).items():
+        by_severity.add(str(severity_labels[severity]), text)
     return [table, by_type, by_severity]
 
 
@@ -360,22 +489,37 @@ def _outcome_table(
     group_labels: dict[str, str],
     benchmarks: bool,
 ) -> Table:
-    columns = [*OUTCOME_COLUMNS, "Benchmark (004 Table 2)"] if benchmarks else OUTCOME_COLUMNS
+    columns = [*OUTCOME_COLUMNS, TRAJECTORY_BENCHMARK_COLUMN] if benchmarks else OUTCOME_COLUMNS
     table = Table(key, title, list(columns))
+    if benchmarks:
+        table.benchmark_source = str(bm.trajectory_for(measure, "PVP").source)
+    # The groups are parts of one cohort (the "All" row, or the by-type table's): a small group is
+    # withheld with a partner, so that its mean cannot be worked back from the others'.
+    withheld = {
+        event: fmt.withheld_means({group: rows[event].score for group, rows in groups.items()})
+        | fmt.withheld_means({group: rows[event].change for group, rows in groups.items()})
+        for event in events
+    }
     for group, rows in groups.items():
         trajectory = bm.trajectory_for(measure, group) if benchmarks else None
         for event in events:
             row = rows[event]
+            hidden = group in withheld[event]
             cells = [
                 group_labels.get(group, group),
                 event_label(event),
-                fmt.mean(row.score, decimals=2),
-                fmt.mean(row.change, decimals=2) if row.change is not None else NOT_AVAILABLE,
-                fmt.share(row.improved) if row.improved is not None else NOT_AVAILABLE,
+                WITHHELD if hidden and row.score.n >= SMALL_CELL else fmt.mean(row.score, decimals=2),
+                NOT_AVAILABLE
+                if row.change is None
+                else WITHHELD
+                if hidden and row.change.n >= SMALL_CELL
+                else fmt.mean(row.change, decimals=2),
+                NOT_AVAILABLE if row.improved is None else WITHHELD if hidden else fmt.share(row.improved),
             ]
             if benchmarks:
                 point = trajectory.for_event(event) if trajectory else None
-                cells.append(f"{format_number(point.mean, 2)} (n = {point.n})" if point else NOT_AVAILABLE)
+                text = f"{format_number(point.mean, 2)} (n = {point.n})" if point else NOT_AVAILABLE
+                cells.append(FigureText(text, n=point.n, value=point.mean) if point else text)
             table.add(*cells)
     return table
 
@@ -433,15 +577,18 @@ def follow_up_table(m: Metrics, fmt: Formatter) -> Table:
         note="Response rate = completed / (completed + missed); censored events are not non-response.",
     )
     for code, row in m.follow_up.items():
+        # Completed + missed + censored + not yet due = planned: protected as one breakdown.
+        parts = fmt.count_family({key: row[key] for key in ("completed", "missed", "censored", "pending")})
+        rate = WITHHELD if WITHHELD in (parts["completed"], parts["missed"]) else fmt.share(row["response_rate"])
         table.add(
             event_label(code),
             fmt.count(row["planned"]),
             fmt.count(row["invited"]),
-            fmt.count(row["completed"]),
-            fmt.count(row["missed"]),
-            fmt.count(row["censored"]),
-            fmt.count(row["pending"]),
-            fmt.share(row["response_rate"]),
+            parts["completed"],
+            parts["missed"],
+            parts["censored"],
+            parts["pending"],
+            rate,
         )
     return table
 

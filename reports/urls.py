@@ -10,4 +10,5 @@ urlpatterns = [
     path("quarterly/<int:report_id>/", views.quarterly_detail, name="quarterly_detail"),
     path("quarterly/<int:report_id>/<str:file_type>/", views.quarterly_file, name="quarterly_file"),
     path("export/", views.research_export, name="research_export"),
+    path("monitoring/", views.monitoring, name="monitoring"),
 ]

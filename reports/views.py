@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from registry import access
 from registry.access import aggregate_access_required, identified_access_required
-from reports import export, selectors, services
+from reports import export, fracture_outcomes, selectors, services, site_monitoring
 from reports.forms import RebuildForm, ResearchExportForm, dashboard_filter_form
 
 
@@ -22,7 +22,12 @@ def dashboard(request):
     content = None
     if not form.is_bound or form.is_valid():
         content = services.dashboard_content(user=request.user, cohort=form.cohort(), as_of=timezone.localdate())
-    return render(request, "reports/dashboard.html", {"form": form, "content": content})
+    fractures = None
+    if content is not None:
+        fractures = fracture_outcomes.dashboard_section(
+            cohort=form.cohort(), as_of=timezone.localdate(), suppress=content.suppressed
+        )
+    return render(request, "reports/dashboard.html", {"form": form, "content": content, "fracture_outcomes": fractures})
 
 
 @require_GET
@@ -104,3 +109,12 @@ def research_export(request):
         response["Cache-Control"] = "no-store"
         return response
     return render(request, "reports/research_export.html", {"form": form})
+
+
+@require_GET
+@aggregate_access_required
+def monitoring(request):
+    sites = list(access.sites_for_user(request.user, identified=False).order_by("code"))
+    suppress = services.dashboard_must_suppress(request.user, tuple(site.id for site in sites))
+    content = site_monitoring.page_content(sites=sites, as_of=timezone.localdate(), suppress=suppress)
+    return render(request, "reports/monitoring.html", {"content": content})

@@ -12,5 +12,6 @@ def navigation(request):
         "nav_identified": access.can_see_identified(user),
         "nav_admin": access.is_registry_admin(user),
         "nav_import": access.coordinator_site_ids(user) != [],
+        "nav_adjudicate": access.adjudicator_site_ids(user) != [],
         "nav_counts": nav_counts(user),
     }

@@ -22,6 +22,8 @@ patient_consented = Signal()
 patient_contact_stopped = Signal()
 # complication_id: a complication was reported (red flags, sign-off).
 complication_reported = Signal()
+# response_id, new_fracture (True / False / None): a survey response was saved (any source).
+survey_response_recorded = Signal()
 
 
 def announce_on_commit(signal: Signal, **kwargs) -> None:

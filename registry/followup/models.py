@@ -369,6 +369,7 @@ class WorklistKind(models.TextChoices):
     RED_FLAG = "red_flag", _("Red flag reported")
     OPTED_OUT = "opted_out", _("Patient stopped emails")
     WITHDRAWN = "withdrawn", _("Patient withdrew")
+    CONFIRM_FRACTURE = "confirm_fracture", _("Confirm new fracture")
 
     @classmethod
     def calls(cls) -> tuple[str, ...]:

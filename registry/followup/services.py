@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from registry.core.audit import acting_as, system_user
+from registry.core.events import announce_on_commit, survey_response_recorded
 from registry.followup import clock, scoring, staffmail
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
@@ -539,6 +540,7 @@ def survey_response_record(
             _complete_event(event, response=response, now=now)
         if response.red_flags:
             _raise_red_flag(response=response, event=event, now=now)
+        announce_on_commit(survey_response_recorded, response_id=response.pk, new_fracture=response.new_fracture)
     return response
 
 

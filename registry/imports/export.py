@@ -20,6 +20,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from registry import access
 from registry.core.audit import access_log_record
 from registry.core.models import AccessKind
+from registry.core.spreadsheet import csv_row, xlsx_row
 from registry.imports.columns import COLUMNS, HEADER, LEVEL_FIELDS, PATIENT_FIELDS
 from registry.imports.models import ExportLog
 from registry.imports.reading import CSV, SHEET_NAME, XLSX
@@ -102,7 +103,7 @@ def _csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADER)
-    writer.writerows(rows)
+    writer.writerows(csv_row(row) for row in rows)
     # With a BOM, Excel opens accented names correctly.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -112,7 +113,7 @@ def _xlsx(rows: list[list[str]]) -> bytes:
     sheet = workbook.create_sheet(SHEET_NAME)
     sheet.append(HEADER)
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -268,6 +268,14 @@ class SirSeverity(models.TextChoices):
         return (cls.SEVERE, cls.LIFE_THREATENING, cls.DEATH)
 
 
+class AdverseEventRelation(models.TextChoices):
+    """An investigator's judgement of an adverse event or new fracture (DATA_DICTIONARY.md §6)."""
+
+    RELATED = "related", _("Related")
+    POSSIBLY = "possibly", _("Possibly related")
+    UNRELATED = "unrelated", _("Unrelated")
+
+
 class Management(models.TextChoices):
     OBSERVATION = "observation", _("Observation")
     MEDICATION = "medication", _("Medication")
@@ -546,6 +554,8 @@ class Complication(TimeStampedModel):
     outcome = models.CharField(max_length=20, choices=ComplicationOutcome.choices, default=ComplicationOutcome.ONGOING)
     resolved_on = models.DateField(null=True, blank=True, validators=[validate_not_future])
     description = models.TextField(blank=True)
+    # Adjudication: an investigator confirms type and severity and judges the relation.
+    relation_to_procedure = models.CharField(max_length=10, choices=AdverseEventRelation.choices, blank=True)
     signed_off_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from registry import access
 from registry.access import identified_access_required
 from registry.core.audit import access_log_record
 from registry.core.models import AccessKind
+from registry.core.spreadsheet import csv_row
 from registry.patients import selectors as patient_selectors
 from registry.patients.forms import PATIENT_FIELDSETS, PatientRegistrationForm, apply_errors, fieldsets
 from registry.patients.services import patient_register
@@ -525,37 +525,27 @@ def _recall_csv(levels) -> HttpResponse:
     writer.writerow(RECALL_CSV_HEADER)
     for level in levels:
         patient = level.procedure.patient
+        # Every cell, not only the patient's: lot numbers and product names are typed by staff too.
         writer.writerow(
-            [
-                patient.study_id,
-                level.procedure.site.code,
-                level.procedure.performed_on.isoformat(),
-                level.procedure.procedure_type,
-                level.level_code,
-                str(level.cement_lot.product),
-                level.cement_lot.lot_number,
-                _csv_safe(patient.given_name),
-                _csv_safe(patient.family_name),
-                _csv_safe(patient.phone),
-                _csv_safe(patient.email),
-                patient.deceased_on.isoformat() if patient.deceased_on else "",
-                "yes" if patient.contact_opt_out else "no",
-            ]
+            csv_row(
+                [
+                    patient.study_id,
+                    level.procedure.site.code,
+                    level.procedure.performed_on.isoformat(),
+                    level.procedure.procedure_type,
+                    level.level_code,
+                    str(level.cement_lot.product),
+                    level.cement_lot.lot_number,
+                    patient.given_name,
+                    patient.family_name,
+                    patient.phone,
+                    patient.email,
+                    patient.deceased_on.isoformat() if patient.deceased_on else "",
+                    "yes" if patient.contact_opt_out else "no",
+                ]
+            )
         )
     return response
-
-
-_HARMLESS = re.compile(r"^[+\d\s().\-/]*$")
-
-
-def _csv_safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: defuse them.
-
-    A phone number such as ``+34 600 123 456`` is left alone: digits cannot call a function.
-    """
-    if value and value[0] in "=+-@\t\r" and not _HARMLESS.match(value):
-        return f"'{value}"
-    return value
 
 
 # --- Barcode lookup (JSON, for filling the form as the scanner types) -------------------------

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from registry.followup.models import FollowUpEvent, FollowUpProtocol, ProtocolEvent, SurveyResponse
-from registry.patients.models import BoneHealthAction
+from registry.patients.models import BoneHealthAction, Patient
 from registry.procedures.models import VertebralLevel
 from tests.factories import (
     CementLeakFactory,
@@ -104,7 +104,7 @@ CASES = [
         "A6", "A", "PVP", "osteoporotic", D(2026, 3, 10),
         [Level("L4", "2.2", "26.0")],
         {"baseline": (7.5, 66.0)},
-        {"early": "cancelled:Patient deceased.", "m3": "cancelled:Patient deceased."},
+        {"early": "cancelled:deceased", "m3": "cancelled:deceased"},
         bone=[("dxa", "due", D(2026, 12, 31), None)],
         deceased_on=D(2026, 4, 1),
     ),
@@ -136,7 +136,7 @@ CASES = [
         "A10", "A", "PVP", "osteoporotic", D(2026, 3, 20),
         [Level("L1", "1.9")],
         {"baseline": (7.0, 62.0)},
-        {"early": "cancelled:Patient withdrew consent.", "m3": "cancelled:Patient withdrew consent."},
+        {"early": "cancelled:withdrawn", "m3": "cancelled:withdrawn"},
         consent="withdrawn",
     ),
     Case(
@@ -184,6 +184,10 @@ def protocol_events() -> dict[str, ProtocolEvent]:
     return events
 
 
+def _moment(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(12)))
+
+
 def build_cohort(site_a, site_b) -> dict[str, object]:
     """Rows for ``CASES``; returns {case key: procedure}."""
     sites = {"A": site_a, "B": site_b}
@@ -192,7 +196,6 @@ def build_cohort(site_a, site_b) -> dict[str, object]:
         "B": CementLotFactory(product=CementProductFactory(brand="KyphoCem"), lot_number="KC-777"),
     }
     events_of = protocol_events()
-    now = timezone.now()
     procedures = {}
     for case in CASES:
         patient = PatientFactory(
@@ -226,9 +229,18 @@ def build_cohort(site_a, site_b) -> dict[str, object]:
                 CementLeakFactory(treated_level=level, location=location, pathway=pathway, size_grade=size)
         for kind, severity, symptomatic in case.complications:
             ComplicationFactory(procedure=procedure, complication_type=kind, severity=severity, symptomatic=symptomatic)
+        # Every row carries the time it would have been recorded, as if entered as things happened
+        # (reports show what was known on their date): the patient the day before the procedure,
+        # an answer on the day it was collected, a missed window the day after it closed.
+        Patient.history.filter(id=patient.id).update(history_date=_moment(case.performed_on - dt.timedelta(days=1)))
         for code, status in case.events.items():
             start, invite, end = WINDOWS[code]
-            status, _, reason = status.partition(":")
+            status, _, cause = status.partition(":")
+            changed_on = {
+                "completed": case.performed_on + dt.timedelta(days=COLLECTED_DAY[code]),
+                "missed": case.performed_on + dt.timedelta(days=end + 1),
+                "cancelled": case.deceased_on or case.performed_on + dt.timedelta(days=1),
+            }.get(status, case.performed_on)
             FollowUpEvent.objects.create(
                 procedure=procedure,
                 patient=patient,
@@ -239,8 +251,8 @@ def build_cohort(site_a, site_b) -> dict[str, object]:
                 invite_on=case.performed_on + dt.timedelta(days=invite) if invite is not None else None,
                 window_closes_on=case.performed_on + dt.timedelta(days=end),
                 status=status,
-                status_changed_at=now,
-                cancel_reason=reason,
+                status_changed_at=_moment(changed_on),
+                cancel_cause=cause,
             )
         for code, (vas, odi) in case.surveys.items():
             SurveyResponse.objects.create(
@@ -252,7 +264,7 @@ def build_cohort(site_a, site_b) -> dict[str, object]:
                 vas=Decimal(str(vas)) if vas is not None else None,
                 odi_percent=Decimal(str(odi)) if odi is not None else None,
                 osteoporosis_therapy_taken=case.therapy_taken.get(code),
-                submitted_at=now,
+                submitted_at=_moment(case.performed_on + dt.timedelta(days=COLLECTED_DAY[code])),
             )
         for kind, status, due_on, done_on in case.bone:
             BoneHealthAction.objects.create(

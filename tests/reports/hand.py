@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import statistics
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from scipy.stats import t as t_distribution
 
@@ -16,6 +17,16 @@ Z = 1.959963984540054
 def rounded(value: float, decimals: int = 1) -> str:
     text = str(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
     return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def exact_rounded(value: Fraction, decimals: int = 1) -> str:
+    """An exact mean (a fraction of integer sums) rounded half up, as a department expects."""
+    numerator, denominator = value.numerator, value.denominator
+    scaled = Decimal(abs(numerator) * 10**decimals) / Decimal(denominator)
+    # Decimal division is exact to 28 digits; a true half stays a half.
+    whole = scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    text = str((whole if numerator >= 0 else -whole).scaleb(-decimals))
+    return text[1:] if text.startswith("-") and whole == 0 else text
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -35,17 +46,22 @@ def share(k: int, n: int) -> str:
     return f"{k} / {n} ({rounded(100 * k / n)} %, 95 % CI {interval(100 * low, 100 * high, 1)})"
 
 
-def mean(values: list[float], unit: str = "", decimals: int = 1) -> str:
+def mean(values: list[float], unit: str = "", decimals: int = 1, *, with_range: bool = True) -> str:
+    """Mean ± SD (n, CI; range); reviewers' figures have no range (one patient's value each)."""
     unit_text = f" {unit}" if unit else ""
+    exact = sum(Fraction(v) if isinstance(v, (int, Fraction)) else Fraction(str(v)) for v in values) / len(values)
     m = statistics.fmean(values)
     if len(values) == 1:
-        return f"{rounded(m, decimals)}{unit_text} (n = 1)"
+        return f"{exact_rounded(exact, decimals)}{unit_text} (n = 1)"
     sd = statistics.stdev(values)
     half = t_distribution.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
-    return (
-        f"{rounded(m, decimals)} ± {rounded(sd, decimals)}{unit_text} (n = {len(values)}, "
-        f"95 % CI {interval(m - half, m + half, decimals)}; range {interval(min(values), max(values), decimals)})"
+    text = (
+        f"{exact_rounded(exact, decimals)} ± {rounded(sd, decimals)}{unit_text} (n = {len(values)}, "
+        f"95 % CI {interval(m - half, m + half, decimals)}"
     )
+    if not with_range:
+        return f"{text})"
+    return f"{text}; range {interval(min(values), max(values), decimals)})"
 
 
 def welch_p(a: list[float], b: list[float]) -> float:

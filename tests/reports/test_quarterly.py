@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core import mail
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.urls import reverse
 from openpyxl import load_workbook
 from pypdf import PdfReader
@@ -113,7 +115,9 @@ def test_pdf_and_xlsx_hold_the_report_tables(cohort, site_a):
     assert rows["Levels with a leak — All"] == leak_rate
     assert workbook["T leaks"]["B3"].value == "<5 / 11 (—)"
 
-    assert leak_rate in report.html and "<svg" in report.html
+    # The stored report draws each chart once, as an image both the HTML and the PDF embed.
+    assert leak_rate in report.html and '<img class="chart" alt=' in report.html
+    assert 'src="data:image/png;base64,' in report.html
     assert "http://" not in report.html.split("<svg", 1)[0]  # no external asset
 
 
@@ -165,7 +169,8 @@ def test_beat_builds_the_previous_quarter_on_the_first_day_of_each_quarter():
     schedule = entry["schedule"]
 
     assert entry["task"] == quarterly_reports_build_task.name
-    assert schedule.day_of_month == {1} and schedule.month_of_year == {1, 4, 7, 10}
+    # Every night, so that the night after an interrupted build completes it.
+    assert schedule.hour == {3} and schedule.minute == {30} and len(schedule.day_of_month) == 31
     assert 0 < entry["options"]["expires"] <= 24 * 3600
     assert services.previous_quarter(dt.date(2026, 1, 1)) == (2025, 4)
     assert services.previous_quarter(dt.date(2026, 7, 1)) == (2026, 2)
@@ -189,3 +194,122 @@ def test_two_workers_running_the_build_at_once_leave_one_version(start_worker, s
     )
     reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
     assert sorted((r.site_id or 0, r.version) for r in reports) == sorted([(site_a.id, 1), (site_b.id, 1), (0, 1)])
+
+
+def test_the_build_retries_database_errors_within_the_broker_visibility_timeout():
+    task = quarterly_reports_build_task
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+
+    assert OperationalError in task.autoretry_for
+    assert task.time_limit < visibility
+    # The longest wait between attempts: 60 s doubling, capped at 15 minutes.
+    assert max(min(task.retry_backoff * 2**n, task.retry_backoff_max) for n in range(task.max_retries)) < visibility
+
+
+def _cut_the_connection_on_second_report_insert():
+    """A real database error mid-build: the server ends this session before the second report is
+    stored (as a PostgreSQL restart would)."""
+    inserts = []
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "reports_quarterlyreport"'):
+            inserts.append(sql)
+            if len(inserts) == 2:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_quarterly_build_is_complete_after_the_next_beat_run(site_a, site_b):
+    build_cohort(site_a, site_b)
+
+    with pytest.raises(OperationalError), connection.execute_wrapper(_cut_the_connection_on_second_report_insert()):
+        services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    connection.close()  # What the worker does after a failed task: the next one reconnects.
+    assert QuarterlyReport.objects.filter(year=2026, quarter=1).count() == 1
+
+    # The next night (the clock is the only thing mocked): beat applies its entry as configured.
+    entry = CELERY_BEAT_SCHEDULE["reports-quarterly-build"]
+    with mock.patch("django.utils.timezone.localdate", return_value=TODAY + dt.timedelta(days=1)):
+        result = quarterly_reports_build_task.apply(args=entry.get("args", ()), kwargs=entry.get("kwargs", {}))
+
+    assert len(result.get()) == 2
+    reports = QuarterlyReport.objects.filter(year=2026, quarter=1)
+    assert sorted(r.site_id or 0 for r in reports) == sorted([site_a.id, site_b.id, 0])
+    assert all(r.version == 1 and r.pdf and r.xlsx for r in reports)
+
+
+def _images_on(page) -> int:
+    resources = page.get("/Resources") or {}
+    xobjects = resources.get("/XObject") or {}
+    return sum(1 for ref in xobjects.values() if ref.get_object().get("/Subtype") == "/Image")
+
+
+def test_pdf_opens_with_a_one_page_summary_then_the_charts_as_images(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    pages = PdfReader(io.BytesIO(bytes(report.pdf))).pages
+
+    first = " ".join(pages[0].extract_text().split())
+    # The five figures a department head reads, as the cumulative tables print them.
+    assert "Summary (cumulative cohort)" in first
+    assert "Procedures (patients) 10 (10)" in first
+    assert f"Patients with a cement leak {hand.share(5, 10)}" in first or "Patients with a cement leak" in first
+    for label in (
+        "Patients with a symptomatic complication",
+        "VAS change at 3 months",
+        "ODI change at 3 months",
+        "Follow-up response at 3 months",
+    ):
+        assert label in first
+    # Charts the HTML has (trajectories, leak rates, level distribution) are images in the PDF.
+    assert sum(_images_on(page) for page in pages) == 4
+    assert "Charts" in " ".join(pages[1].extract_text().split())
+    # Citations, not file names, in every footnote.
+    text = " ".join(page.extract_text() for page in pages)
+    assert ".txt" not in text and "Sørensen et al. 2019" in text
+
+
+def test_pdf_headings_are_never_left_alone_at_the_foot_of_a_page(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    titles = {"Cement leaks", "Complications", "Follow-up", "Data completeness", "Bone health", "Activity"}
+
+    for page in PdfReader(io.BytesIO(bytes(report.pdf))).pages:
+        last_line = page.extract_text().strip().splitlines()[-1].strip()
+        assert last_line not in titles
+
+
+def test_xlsx_has_one_typed_row_per_figure(cohort, site_a):
+    services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
+    report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
+    sheet = load_workbook(io.BytesIO(bytes(report.xlsx)))["Figures"]
+    rows = list(sheet.iter_rows(min_row=2))
+    header = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+    assert header[:9] == ["section", "table", "row", "column", "n", "denominator", "value", "lower_95", "upper_95"]
+
+    def figure(row_label, table="Cement leaks", section="Cumulative"):
+        return next(
+            r for r in rows if r[2].value == row_label and r[1].value == table and r[0].value.startswith(section)
+        )
+
+    leak = figure("Levels with a leak — All")
+    low, high = hand.wilson(5, 13)
+    assert [c.value for c in leak[4:9]] == [
+        5,
+        13,
+        pytest.approx(500 / 13),
+        pytest.approx(low * 100),
+        pytest.approx(high * 100),
+    ]
+    assert [c.data_type for c in leak[4:9]] == ["n"] * 5
+    pvp = figure("Levels with a leak — PVP")
+    assert pvp[9].value == pytest.approx(15 / 41 * 100) and pvp[9].data_type == "n"
+    assert pvp[10].value == "Barriga-Martín et al. 2022, Rev Esp Cir Ortop Traumatol, abstract, Results, Table 3"
+    # A hidden small cell has no numbers, only its text.
+    hidden = figure("Levels with a leak — All", section="This quarter")
+    assert [c.value for c in hidden[4:9]] == [None, 11, None, None, None]
+    assert hidden[11].value == "<5 / 11 (—)"

@@ -75,7 +75,8 @@ def test_levels_per_patient_beside_the_literature(tables):
         assert activity.cell(f"Levels per patient — {TYPE[kind]}", "Value") == hand.mean(counts, decimals=2)
     row = activity.row("Levels per patient — PVP")
     assert row["Benchmark"] == "2.26 levels (n = 2005)"
-    assert row["Source"] == "004_c667adca4bd45f0f.txt, Table 1"
+    # A citation people can read, not the literature file's name (issue #10 item 10).
+    assert row["Source"] == "Sørensen et al. 2019, The Spine Journal, Table 1"
 
 
 def test_level_distribution(tables):
@@ -84,7 +85,7 @@ def test_level_distribution(tables):
 
     assert distribution.cell("L1", "Levels") == hand.share(sum(lv.level == "L1" for lv in levels), len(levels))
     assert distribution.cell("T12", "Levels") == hand.share(2, 13)
-    assert distribution.cell("L1", "Benchmark (001, 41 levels)") == hand.share(12, 41)
+    assert distribution.cell("L1", "Benchmark (Barriga-Martín 2022, 41 levels)") == hand.share(12, 41)
     assert distribution.cell("L5", "Levels") == hand.share(0, 13)  # none treated; shown beside 001's 3 / 41
 
 
@@ -99,7 +100,9 @@ def test_cement_volume_body_volume_and_fill(tables):
     assert cement.cell("Vertebral body volume", "Value") == hand.mean([float(lv.body) for lv in bodies], "cc")
     fills = [float(lv.volume) / float(lv.body) * 100 for lv in bodies]
     assert cement.cell("Fill (cement / body volume)", "Value") == hand.mean(fills, "%")
-    assert cement.cell("Volume per level — All", "Benchmark") == "2.0 ± 0.8 mL (range 1.0–4.0; n = 41)"
+    # Barriga-Martín 2022 treated by PVP only: its volume sits beside the PVP row, no longer beside "All".
+    assert cement.cell("Volume per level — PVP", "Benchmark") == "2.0 ± 0.8 mL (range 1.0–4.0; n = 41)"
+    assert cement.cell("Volume per level — All", "Benchmark") == "—"
 
     products = tables.table("cement_products")
     hv = levels_of([c for c in cases("A") if c.kind != "PKP"])
@@ -185,6 +188,12 @@ def test_complication_rates(tables):
     assert table.cell("Patients with a neurological complication", "Value") == hand.share(
         patients_with(lambda k, s, sym: k.startswith("neuro_")), 10
     )
+    # Any neurological complication sits beside the review's overall neurological risk (4.0 %),
+    # not beside its transient deficits (2.5 %).
+    assert table.cell("Patients with a neurological complication", "Benchmark") == "4.0 %"
+    assert table.cell("Patients with a neurological complication", "Source") == (
+        "Gumusay et al. 2022, The Breast, section 3"
+    )
 
 
 def test_adjacent_fracture_with_vs_without_intradiscal_leak(tables):
@@ -240,7 +249,7 @@ def test_outcomes_by_procedure_type_with_change_and_clinically_important_share(t
             if pairs:
                 hits = sum(improved(measure, before, after) for before, after in pairs)
                 assert row["Clinically important improvement"] == hand.share(hits, len(pairs))
-    assert table.find(Group="PVP", Event="3 months")["Benchmark (004 Table 2)"] == (
+    assert table.find(Group="PVP", Event="3 months")["Benchmark (Sørensen 2019, Table 2)"] == (
         "2.50 (n = 370)" if measure == "vas" else "31.68 (n = 67)"
     )
 
@@ -312,7 +321,7 @@ def test_quarterly_report_shows_the_quarter_and_the_cumulative_cohort_with_small
         frames, site=site_a, year=2026, quarter=1, version=1, built_at=dt.datetime.now(dt.UTC)
     )
 
-    quarter, cumulative = document.sections
+    quarter, cumulative = document.sections[:2]
     in_quarter = cases("A", performed_from=start, performed_to=end)
     q_levels = levels_of(in_quarter)
     assert quarter.table("activity").cell("Patients", "Value") == str(len(in_quarter)) == "9"
@@ -329,7 +338,8 @@ def test_quarterly_report_shows_the_quarter_and_the_cumulative_cohort_with_small
     assert [c.key for c in collected] == ["A7"]
     assert cumulative.table("vas_by_type").find(Group="All", Event="3 months")["Score"] == "— (n <5)"
     early = [c.surveys["early"][0] for c in cases("A") if "early" in c.surveys]
+    # No range for reviewers (issue #10 item 6): a minimum and a maximum are one patient's score each.
     assert cumulative.table("vas_by_type").find(Group="All", Event="Early (2–6 weeks)")["Score"] == hand.mean(
-        early, decimals=2
+        early, decimals=2, with_range=False
     )
     assert statistics.fmean(early) == pytest.approx(4.8)
