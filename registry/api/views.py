@@ -23,7 +23,7 @@ from registry.api import serializers as s
 from registry.api.errors import api_exception_handler
 from registry.api.permissions import IdentifiedAccess
 from registry.followup import services as followup_services
-from registry.followup.models import FollowUpEvent, SurveyResponse, WorklistItem
+from registry.followup.models import FollowUpEvent, OutboundMessage, SurveyResponse, WorklistItem
 from registry.imports import services as import_services
 from registry.imports.reading import UnreadableFile
 from registry.patients import selectors as patient_selectors
@@ -366,7 +366,12 @@ class FollowUpEventViewSet(ReadOnly):
     ordering_fields = ["window_opens_on", "window_closes_on", "id"]
 
     def get_queryset(self):
-        return self.scoped(FollowUpEvent.objects.select_related("site", "patient")).order_by("window_opens_on", "id")
+        # The invitation's emails give each event its status label and message states (two queries).
+        return self.scoped(
+            FollowUpEvent.objects.select_related("site", "patient", "invitation").prefetch_related(
+                Prefetch("invitation__messages", queryset=OutboundMessage.objects.order_by("due_at", "id"))
+            )
+        ).order_by("window_opens_on", "id")
 
 
 @extend_schema_view(

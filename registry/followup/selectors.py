@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from registry import access
-from registry.followup import clock, dispatch
+from registry.followup import clock, dispatch, lifecycle
 from registry.followup.models import (
     EventStatus,
     FollowUpEvent,
+    MessageKind,
     MessageStatus,
     OutboundMessage,
     WorklistItem,
@@ -45,12 +46,29 @@ def worklist_item_get_for_user(*, user, item_id: int) -> WorklistItem:
     )
 
 
-def patient_events(*, patient) -> QuerySet[FollowUpEvent]:
-    return (
+def patient_events(*, patient) -> list[FollowUpEvent]:
+    """The patient's events, each with ``status_label`` (what happened, in words) and
+    ``message_rows`` (every email: kind, state), from three queries whatever the number."""
+    events = list(
         FollowUpEvent.objects.filter(patient=patient)
-        .select_related("protocol_event", "procedure", "invitation", "response")
+        .select_related("protocol_event", "procedure", "site", "invitation", "response")
+        .prefetch_related(Prefetch("invitation__messages", queryset=OutboundMessage.objects.order_by("due_at", "id")))
         .order_by("window_opens_on", "id")
     )
+    for event in events:
+        invitation = getattr(event, "invitation", None)
+        messages = list(invitation.messages.all()) if invitation is not None else []
+        first = next((m for m in messages if m.kind == MessageKind.INVITATION), None)
+        event.status_label = lifecycle.event_status_label(event, first)
+        event.message_rows = [
+            {
+                "kind": m.get_kind_display(),
+                "status": m.status,
+                "state": lifecycle.message_state(m, event.site.time_zone),
+            }
+            for m in messages
+        ]
+    return events
 
 
 def preview(*, days: int, now: datetime | None = None) -> list[dict]:
@@ -78,10 +96,11 @@ def preview(*, days: int, now: datetime | None = None) -> list[dict]:
     ):
         opens = max(now, clock.start_of_day(event.invite_on, event.site.time_zone))
         can_email = bool(event.patient.email) and event.patient.may_be_contacted
-        times = dispatch._message_times(
+        times = lifecycle.message_times(
             event=event,
             now=opens,
-            expires_at=clock.start_of_day(event.window_closes_on + timedelta(days=1), event.site.time_zone),
+            expires_at=lifecycle.invitation_expiry(event),
+            calendar=lifecycle.calendar_for(event.site),
         )
         for n, when in enumerate(times if can_email else [opens]):
             if when >= until:
@@ -107,9 +126,10 @@ def preview(*, days: int, now: datetime | None = None) -> list[dict]:
         when = clock.start_of_day(action.due_on, site.time_zone)
         if action.last_reminded_at:
             when = max(when, action.last_reminded_at + dispatch.BONE_HEALTH_EVERY)
-        when = clock.next_send_time(max(when, now), site.time_zone)
+        calendar = lifecycle.calendar_for(site)
+        when = calendar.next_send_time(max(when, now))
         while when < until:
             row = {"what": "bone_health_reminder", "study_id": action.patient.study_id, "site": site.code}
             rows.append({"when": when, **row, "status": "planned"})
-            when = clock.next_send_time(when + dispatch.BONE_HEALTH_EVERY, site.time_zone)
+            when = calendar.next_send_time(when + dispatch.BONE_HEALTH_EVERY)
     return sorted(rows, key=lambda row: row["when"])

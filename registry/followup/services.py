@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from registry.core.audit import acting_as, system_user
-from registry.followup import clock, scoring
+from registry.followup import clock, lifecycle, queueing, scoring
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
     CancelCause,
@@ -40,7 +40,6 @@ from registry.followup.models import (
     FollowUpEvent,
     FollowUpProtocol,
     MessageKind,
-    MessageStatus,
     OutboundMessage,
     ProtocolEvent,
     ResponseSource,
@@ -113,7 +112,15 @@ def followup_schedule_procedure(
         return []
     # One planner per patient at a time: overlapping procedures are resolved against each other.
     patient = Patient.objects.select_for_update().get(pk=procedure.patient_id)
-    existing = {event.protocol_event_id: event for event in procedure.followup_events.all()}
+    # Lock the events before reading their status: a sweep opening one of them meanwhile is waited
+    # for, and its new status is what we read (an invited event keeps the dates its link names).
+    existing = {
+        event.protocol_event_id: event
+        for event in FollowUpEvent.objects.select_for_update(of=("self",))
+        .select_related("protocol_event__protocol")
+        .filter(procedure=procedure)
+        .order_by("id")
+    }
     if not existing and not _patient_in_followup(patient):
         return []
     # A planned procedure stays on the protocol it started with, even if its site changes protocol.
@@ -145,7 +152,14 @@ def followup_schedule_procedure(
         elif event.status == EventStatus.SCHEDULED or _unsent_superseded(event):
             event.window_opens_on, event.invite_on, event.window_closes_on = opens, invite, closes
             event.event_code = protocol_event.code
-            event.save(update_fields=["window_opens_on", "invite_on", "window_closes_on", "event_code", "updated_at"])
+            # Re-dated only in the status we read under the lock (belt and braces beside the lock).
+            FollowUpEvent.objects.filter(pk=event.pk, status=event.status).update(
+                window_opens_on=opens,
+                invite_on=invite,
+                window_closes_on=closes,
+                event_code=protocol_event.code,
+                updated_at=now,
+            )
         events.append(event)
     _resolve_overlaps(patient=patient, now=now)
     if _patient_in_followup(patient):
@@ -226,32 +240,6 @@ def _resolve_overlaps(*, patient: Patient, now: datetime) -> None:
             )
 
 
-def supersede_open_overlaps(*, event: FollowUpEvent, now: datetime) -> int:
-    """When ``event`` opens, close still-open emailed events of earlier procedures in the same weeks."""
-    earlier = FollowUpEvent.objects.filter(
-        patient_id=event.patient_id,
-        status=EventStatus.INVITED,
-        invite_on__isnull=False,
-        window_opens_on__lte=event.window_closes_on,
-        window_closes_on__gte=event.window_opens_on,
-    ).exclude(procedure_id=event.procedure_id)
-    count = 0
-    for other in earlier.select_related("procedure").select_for_update(of=("self",)):
-        if (other.procedure.performed_on, other.procedure_id) >= (event.procedure.performed_on, event.procedure_id):
-            continue
-        _close_event(
-            other,
-            status=EventStatus.SUPERSEDED,
-            cause=CancelCause.SUPERSEDED,
-            reason="Superseded by a later procedure.",
-            now=now,
-        )
-        other.superseded_by = event
-        other.save(update_fields=["superseded_by"])
-        count += 1
-    return count
-
-
 def _months_before(day: date, months: int) -> date:
     year, month = divmod(day.month - 1 - months, 12)
     year, month = day.year + year, month + 1
@@ -318,34 +306,10 @@ def protocol_replan(*, protocol_id: int, now: datetime | None = None) -> int:
 
 def protocol_replan_on_commit(*, protocol_id: int) -> None:
     """What the admin calls on save: the re-plan runs in a worker once the edit is committed."""
-    from registry.followup.tasks import protocol_replan_task
-
-    transaction.on_commit(lambda: protocol_replan_task.delay(protocol_id))
+    queueing.protocol_replan_on_commit(protocol_id)
 
 
 # --- Stopping contact ----------------------------------------------------------------------------
-
-
-def _cancel_messages(queryset, reason: str) -> int:
-    return queryset.filter(status=MessageStatus.PENDING).update(status=MessageStatus.CANCELLED, last_error=reason)
-
-
-def _close_event(event: FollowUpEvent, *, status: str, reason: str, now: datetime, cause: str = "") -> None:
-    event.status, event.status_changed_at, event.cancel_cause, event.cancel_reason = status, now, cause, reason
-    event.save(update_fields=["status", "status_changed_at", "cancel_cause", "cancel_reason", "updated_at"])
-    invitation = SurveyInvitation.objects.filter(event=event).first()
-    if invitation is not None:
-        if invitation.expires_at > now:
-            invitation.expires_at = now
-            invitation.save(update_fields=["expires_at"])
-        _cancel_messages(invitation.messages.all(), reason)
-    _close_worklist(WorklistItem.objects.filter(event=event, kind__in=WorklistKind.calls()), note=reason, now=now)
-
-
-def _close_worklist(queryset, *, note: str, now: datetime, user=None) -> int:
-    return queryset.filter(status=WorklistStatus.OPEN).update(
-        status=WorklistStatus.DONE, note=note, done_at=now, done_by=user
-    )
 
 
 @transaction.atomic
@@ -357,20 +321,20 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
     patient = Patient.objects.select_for_update().filter(pk=patient_id).first()
     if patient is None:
         return
-    _cancel_messages(
+    lifecycle.cancel_messages(
         OutboundMessage.objects.filter(patient=patient, kind__in=MessageKind.to_patient()), f"Patient {reason}."
     )
     if reason == "opted_out":
-        open_worklist_item(
+        lifecycle.open_worklist_item(
             kind=WorklistKind.OPTED_OUT, patient=patient, due_on=clock.local_date(now, patient.site.time_zone)
         )
         return
     label = {"withdrawn": "Patient withdrew consent.", "deceased": "Patient deceased."}[reason]
     cause = {"withdrawn": CancelCause.WITHDRAWN, "deceased": CancelCause.DECEASED}[reason]
     for event in FollowUpEvent.objects.select_for_update().filter(patient=patient, status__in=EventStatus.open()):
-        _close_event(event, status=EventStatus.CANCELLED, cause=cause, reason=label, now=now)
-    _cancel_messages(OutboundMessage.objects.filter(patient=patient), label)
-    _close_worklist(
+        lifecycle.close_event(event, status=EventStatus.CANCELLED, cause=cause, reason=label, now=now)
+    lifecycle.cancel_messages(OutboundMessage.objects.filter(patient=patient), label)
+    lifecycle.close_worklist(
         WorklistItem.objects.filter(patient=patient, kind__in=(*WorklistKind.calls(), WorklistKind.OPTED_OUT)),
         note=label,
         now=now,
@@ -526,39 +490,15 @@ def survey_response_record(
             **fields,
         )
         if event is not None:
-            _complete_event(event, response=response, now=now)
+            lifecycle.complete_event(event, response=response, now=now)
         if response.red_flags:
             _raise_red_flag(response=response, event=event, now=now)
     return response
 
 
-def _complete_event(event: FollowUpEvent, *, response: SurveyResponse, now: datetime) -> None:
-    event.status, event.status_changed_at = EventStatus.COMPLETED, now
-    event.save(update_fields=["status", "status_changed_at", "updated_at"])
-    invitation = SurveyInvitation.objects.filter(event=event).first()
-    if invitation is not None:
-        if invitation.submitted_at is None:
-            invitation.submitted_at = now
-            invitation.save(update_fields=["submitted_at"])
-        _cancel_messages(invitation.messages.all(), "Survey answered.")
-    _close_worklist(
-        WorklistItem.objects.filter(event=event, kind__in=WorklistKind.calls()),
-        note=f"Answered ({response.get_source_display()}).",
-        now=now,
-        user=response.entered_by,
-    )
-
-
-def _staff_addresses(site: Site) -> list[tuple[str, str]]:
-    pairs = [("coordinator", site.contact_email), ("clinician", site.clinician_email)]
-    return [(role, address) for role, address in pairs if address]
-
-
 def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, now: datetime) -> None:
-    from registry.followup.tasks import send_message_task
-
     site = response.patient.site
-    open_worklist_item(
+    lifecycle.open_worklist_item(
         kind=WorklistKind.RED_FLAG,
         patient=response.patient,
         due_on=clock.local_date(now, site.time_zone),
@@ -566,7 +506,7 @@ def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, no
         event=event,
     )
     ids = []
-    for role, address in _staff_addresses(site):
+    for role, address in lifecycle.staff_addresses(site):
         # Urgent: due now, whatever the hour; dispatched_at stays empty so the next sweep rings too.
         message, _ = OutboundMessage.objects.get_or_create(
             dedupe_key=f"rf:{response.pk}:{role}",
@@ -581,7 +521,7 @@ def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, no
             },
         )
         ids.append(message.pk)
-    transaction.on_commit(lambda: [send_message_task.delay(pk) for pk in ids])
+    queueing.send_messages_on_commit(ids)
 
 
 # --- Worklist and bone health --------------------------------------------------------------------
@@ -638,35 +578,14 @@ def bone_health_action_resolve(
             action.note = note
         action.full_clean(exclude=["patient", "procedure"])
         action.save()
-    _cancel_messages(action.messages.all(), "Bone-health action resolved.")
-    _close_worklist(
+    lifecycle.cancel_messages(action.messages.all(), "Bone-health action resolved.")
+    lifecycle.close_worklist(
         WorklistItem.objects.filter(bone_health_action=action),
         note=note or action.get_status_display(),
         now=now,
         user=acting_user,
     )
     return action
-
-
-def open_worklist_item(*, kind: str, patient: Patient, due_on: date, **sources) -> WorklistItem:
-    """One open item per source (unique constraints); a second call returns the first."""
-    lookup = {key: value for key, value in sources.items() if value is not None}
-    item = WorklistItem.objects.filter(kind=kind, status=WorklistStatus.OPEN, **lookup).first()
-    if item is not None:
-        return item
-    return WorklistItem.objects.create(kind=kind, patient=patient, site_id=patient.site_id, due_on=due_on, **lookup)
-
-
-def failed_message_to_worklist(*, message: OutboundMessage, now: datetime) -> WorklistItem | None:
-    patient = message.patient
-    if patient is None:
-        return None
-    return open_worklist_item(
-        kind=WorklistKind.FAILED_EMAIL,
-        patient=patient,
-        due_on=clock.local_date(now, message.site.time_zone),
-        message=message,
-    )
 
 
 def bone_health_actions_due(*, site_ids: list[int], today: date, remind_before: datetime):

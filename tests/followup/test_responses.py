@@ -97,7 +97,7 @@ def test_red_flag_goes_on_the_worklist_and_alerts_coordinator_and_clinician_at_o
     from registry.followup import tasks
 
     queued = []
-    monkeypatch.setattr(tasks.send_message_task, "delay", queued.append)
+    monkeypatch.setattr(tasks.send_messages_task, "delay", queued.extend)
     clock.set(at(15, 22))  # after hours: alerts do not wait for the morning
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -202,6 +202,9 @@ def test_invitation_email_is_in_the_patients_language_with_first_name_only(site_
 def test_bone_health_reminder_goes_weekly_to_coordinator_and_clinician_until_done(
     site_a, clock, mailoutbox, coordinator_a
 ):
+    # A site that sends every day (day 83 is a Sunday): this test is about the weekly cadence.
+    site_a.send_weekdays = "1234567"
+    site_a.save()
     patient = PatientFactory(site=site_a, email="", osteoporosis_therapy="bisphosphonate", last_dxa_on=None)
     record_procedure(patient)
     action = BoneHealthAction.objects.get(kind=BoneHealthActionKind.DXA)
