@@ -111,7 +111,10 @@ def followup_schedule_procedure(
     if procedure is None:
         return []
     # One planner per patient at a time: overlapping procedures are resolved against each other.
-    patient = Patient.objects.select_for_update().get(pk=procedure.patient_id)
+    # NO KEY UPDATE, not UPDATE: a sweep that opened an event of this patient checks its foreign
+    # keys (KEY SHARE on the patient) when it commits while we wait on that event's lock; FOR
+    # UPDATE would deadlock with it (tests/followup/test_planning_safety.py).
+    patient = Patient.objects.select_for_update(no_key=True).get(pk=procedure.patient_id)
     # Lock the events before reading their status: a sweep opening one of them meanwhile is waited
     # for, and its new status is what we read (an invited event keeps the dates its link names).
     existing = {
@@ -318,7 +321,7 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
     if reason not in STOP_REASONS:
         raise ValueError(f"Unknown reason {reason!r}; expected one of {STOP_REASONS}.")
     now = now or clock.now()
-    patient = Patient.objects.select_for_update().filter(pk=patient_id).first()
+    patient = Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).first()
     if patient is None:
         return
     lifecycle.cancel_messages(
