@@ -65,6 +65,8 @@ OPEN_PER_SWEEP = 5000
 OPEN_BATCH = 500
 DISPATCH_PER_SWEEP = 20000
 PLAN_PER_SWEEP = 200
+# How far back (in procedures recorded) the sweep looks for planning that was lost.
+PLAN_SCAN_IDS = 1000
 # Retry back-off cap: half the Redis visibility timeout (3,600 s), so a countdown task is never
 # redelivered as "lost" while it is still waiting (tests/test_schedule.py checks the bound).
 MAX_BACKOFF_SECONDS = 1800
@@ -141,19 +143,23 @@ def reclaim_stale_sends(*, now: datetime) -> int:
 
 def plan_unplanned_procedures(*, now: datetime) -> int:
     """Plan procedures of consented, living patients that have no events although a window is
-    still open: the planning task queued on commit was lost or failed.
+    still open: the planning (receiver, then its retried task) was lost.
 
-    Only procedures recorded more than ``FOLLOWUP_PLAN_GRACE_SECONDS`` ago (their own task had its
-    chance) whose latest window has not closed; planned like an import (closed windows get no
-    event), so a procedure all of whose windows closed is never picked again.
+    Looks at the newest ``PLAN_SCAN_IDS`` procedures only (a primary-key range: the step costs the
+    same at 10k and 1M patients), recorded more than ``FOLLOWUP_PLAN_GRACE_SECONDS`` ago (their
+    own planning had its chance) and whose latest window has not closed. Planned like an import
+    (closed windows get no event), so a procedure all of whose windows closed is never picked
+    again. Imports plan their own procedures (``imports-followup-resume``).
     """
+    newest = Procedure.objects.aggregate(newest=Max("id"))["newest"]
     latest_close = ProtocolEvent.objects.aggregate(days=Max("window_end_day"))["days"]
-    if latest_close is None:
+    if newest is None or latest_close is None:
         return 0
     today = clock.local_date(now, settings.TIME_ZONE)
     grace = timedelta(seconds=settings.FOLLOWUP_PLAN_GRACE_SECONDS)
     procedure_ids = list(
         Procedure.objects.filter(
+            id__gt=newest - PLAN_SCAN_IDS,
             performed_on__gte=today - timedelta(days=latest_close + 1),
             created_at__lte=now - grace,
             patient__consent_status=ConsentStatus.CONSENTED,
@@ -270,7 +276,7 @@ def dispatch_due_messages(*, now: datetime, queue=None) -> list[int]:
     with transaction.atomic():
         ids = list(
             OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - redispatch_after()))
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - redispatch_after()))
             .filter(status=MessageStatus.PENDING, due_at__lte=now)
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:DISPATCH_PER_SWEEP]
