@@ -27,10 +27,11 @@ from contextlib import nullcontext
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from registry import access
 from registry.core.audit import acting_as, system_user
 from registry.followup import clock, lifecycle, queueing, scoring
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
@@ -463,6 +464,9 @@ def survey_response_record(
     now = now or clock.now()
     if source not in ResponseSource.values:
         raise ValidationError({"source": f"Unknown source {source!r}."})
+    if acting_user is not None and not access.can_enter_data(acting_user, patient.site_id):
+        # The one door (registry/access.py): a link answer has no user; staff enter their own sites only.
+        raise PermissionDenied("This user may not enter data for this site.")
     fields, errors = _parse_answers(answers or {})
     if errors:
         raise ValidationError(errors)

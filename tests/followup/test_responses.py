@@ -147,3 +147,13 @@ def test_opt_out_from_the_link_is_recorded_and_stops_emails(patient, early, cloc
     assert patient.contact_opt_out and patient.contact_opt_out_at == at(15)
     assert not OutboundMessage.objects.filter(patient=patient, status="pending").exists()
     assert WorklistItem.objects.filter(kind=WorklistKind.OPTED_OUT, patient=patient).count() == 1
+
+
+def test_staff_of_another_site_cannot_enter_answers(patient, early, coordinator_b):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.survey_response_record(
+            patient=patient, event=early, source="phone", answers={"vas": 3}, acting_user=coordinator_b
+        )
+    assert not SurveyResponse.objects.filter(patient=patient).exists()
