@@ -308,11 +308,6 @@ def protocol_replan(*, protocol_id: int, now: datetime | None = None) -> int:
     return count
 
 
-def protocol_replan_on_commit(*, protocol_id: int) -> None:
-    """What the admin calls on save: the re-plan runs in a worker once the edit is committed."""
-    queueing.protocol_replan_on_commit(protocol_id)
-
-
 # --- Stopping contact ----------------------------------------------------------------------------
 
 

@@ -112,3 +112,29 @@ def _someone_waits_on_a_lock() -> bool:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db
+def test_a_failing_receiver_queues_the_planning_task_which_plans_once_the_cause_is_fixed(
+    patient, clock, monkeypatch, django_capture_on_commit_callbacks
+):
+    from registry.followup import tasks
+    from registry.followup.models import FollowUpProtocol
+
+    queued = []
+    monkeypatch.setattr(tasks.followup_schedule_procedure_task, "delay", queued.append)
+    # Given planning that cannot work for now (no default protocol: an administrator's mistake)
+    FollowUpProtocol.objects.update(is_default=False)
+
+    # When case capture announces a procedure
+    with django_capture_on_commit_callbacks(execute=True):
+        procedure = record_procedure(patient)
+
+    # Then nothing is planned, but the planning task is queued rather than left to a log line
+    assert not FollowUpEvent.objects.filter(procedure=procedure).exists()
+    assert queued == [procedure.pk]
+
+    # And once the protocol is back, the task (as a worker runs it) plans the procedure
+    FollowUpProtocol.objects.filter(pk=FollowUpProtocol.objects.order_by("id").first().pk).update(is_default=True)
+    assert tasks.followup_schedule_procedure_task(procedure.pk) == 4
+    assert FollowUpEvent.objects.filter(procedure=procedure).count() == 4
