@@ -274,6 +274,45 @@ def dispatch_rate(n: int, today: dt.date, concurrency: int, pool: str) -> dict:
         sink.controller.stop()
 
 
+def open_windows(n: int, today: dt.date) -> dict:
+    """Opening ``n`` due windows in one sweep (set-based, batches of OPEN_BATCH) beside a same-run
+    baseline: another ``n`` opened one event per transaction, as the sweep did before (lock,
+    overlap check, invitation, token, event, messages per event). Both in-process, same data."""
+    from django.db import transaction
+
+    from registry.followup import dispatch, lifecycle
+    from registry.followup.models import EventStatus, FollowUpEvent
+
+    ids = list(
+        FollowUpEvent.objects.filter(status=EventStatus.SCHEDULED, invite_on__gt=today, patient__email__gt="")
+        .filter(patient__consent_status="consented", patient__deceased_on__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[: 2 * n]
+    )
+    baseline_ids, batched_ids = ids[0::2], ids[1::2]
+    now = dt.datetime.combine(today, dt.time(10), tzinfo=ZoneInfo(TZ))
+    load = os.getloadavg()[0]
+    FollowUpEvent.objects.filter(id__in=baseline_ids).update(invite_on=today, window_opens_on=today)
+    started = time.perf_counter()
+    for event_id in baseline_ids:
+        with transaction.atomic():
+            lifecycle.open_events(event_ids=[event_id], now=now)
+    baseline_s = time.perf_counter() - started
+    FollowUpEvent.objects.filter(id__in=batched_ids).update(invite_on=today, window_opens_on=today)
+    started = time.perf_counter()
+    opened = dispatch.open_due_windows(
+        now=now, days={today: list(FollowUpEvent.objects.values_list("site_id", flat=True).distinct())}
+    )
+    batched_s = time.perf_counter() - started
+    return {
+        "n": len(batched_ids),
+        "opened": opened,
+        "baseline_ms": baseline_s * 1000 / max(1, len(baseline_ids)),
+        "batched_ms": batched_s * 1000 / max(1, opened),
+        "load": (load, os.getloadavg()[0]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, nargs="+", default=[10000, 100000])
@@ -281,6 +320,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--open", type=int, default=0, help="measure opening N windows (and N one by one)")
     parser.add_argument("--keep", action="store_true", help="reuse the patients already in the database")
     args = parser.parse_args()
     setup_django()
@@ -298,6 +338,15 @@ def main() -> None:
         print(
             f"  idle sweep: median {result['median_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
             f"{result['queries']} queries",
+            flush=True,
+        )
+    if args.open:
+        result = open_windows(args.open, today)
+        print(
+            f"opening windows: {result['opened']} set-based at {result['batched_ms']:.2f} ms per window; "
+            f"same-run baseline one per transaction {result['baseline_ms']:.2f} ms per window: "
+            f"{result['baseline_ms'] / result['batched_ms']:.1f}x faster "
+            f"(load average {result['load'][0]:.1f} before, {result['load'][1]:.1f} after)",
             flush=True,
         )
     if args.dispatch:

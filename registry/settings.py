@@ -203,9 +203,15 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SURVEY_TOKEN_KEY = env.str("SURVEY_TOKEN_KEY", default="")
 # A message left "sending" longer than this by a dead worker is sent again (> the send task's limit).
 FOLLOWUP_SEND_LEASE_SECONDS = env.int("FOLLOWUP_SEND_LEASE_SECONDS", default=600)
-# Temporary SMTP errors are retried with back-off (base × 2^n, at most 1 h), then recorded as failed.
+# Temporary SMTP errors are retried with back-off (base × 2^n, at most 30 min, inside the site's
+# sending calendar), then recorded as failed.
 FOLLOWUP_SEND_RETRY_SECONDS = env.int("FOLLOWUP_SEND_RETRY_SECONDS", default=60)
 FOLLOWUP_SEND_MAX_ATTEMPTS = env.int("FOLLOWUP_SEND_MAX_ATTEMPTS", default=8)
+# A due message whose send task was queued this long ago and has not run (broker emptied, task
+# lost) is queued again by the sweep: about two sweeps, so an outage costs minutes, not ten.
+FOLLOWUP_REDISPATCH_SECONDS = env.int("FOLLOWUP_REDISPATCH_SECONDS", default=120)
+# A consented procedure still without events this long after it was recorded is planned by the sweep.
+FOLLOWUP_PLAN_GRACE_SECONDS = env.int("FOLLOWUP_PLAN_GRACE_SECONDS", default=120)
 
 # --- Site monitoring (reports/site_monitoring.py; DATA_DICTIONARY.md section 6) ------------------
 # Bernoulli CUSUM per site: out-of-control rate = multiple × the benchmark rate; signal at h.

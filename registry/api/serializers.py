@@ -18,7 +18,8 @@ from rest_framework import serializers
 
 from registry import access
 from registry.core.numbers import DecimalCommaSerializerField
-from registry.followup.models import FollowUpEvent, ResponseSource, SurveyResponse, WorklistItem
+from registry.followup import lifecycle
+from registry.followup.models import FollowUpEvent, MessageKind, ResponseSource, SurveyResponse, WorklistItem
 from registry.followup.scoring import ODI_SECTIONS, RED_FLAG_CODES
 from registry.followup.services import BONE_HEALTH_OUTCOMES
 from registry.patients.models import BoneHealthAction, ConsentStatus, Patient, Site
@@ -433,9 +434,35 @@ class ComplicationUpdateSerializer(ComplicationWriteSerializer):
 # --- Follow-up ----------------------------------------------------------------------------------------
 
 
+class OutboundMessageStateSerializer(serializers.Serializer):
+    """One email of an event: what it is and what happened to it (no address)."""
+
+    kind = serializers.CharField()
+    status = serializers.CharField(help_text="pending (due), sending, sent, failed or cancelled")
+    due_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(source="last_error", help_text="why it failed or was cancelled")
+
+
 class FollowUpEventSerializer(serializers.ModelSerializer):
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
     study_id = serializers.CharField(source="patient.study_id", read_only=True)
+    status_label = serializers.SerializerMethodField(
+        help_text='The status in words: "Invitation due …" until the SMTP server accepted the invitation.'
+    )
+    messages = serializers.SerializerMethodField()
+
+    def _messages(self, event) -> list:
+        invitation = getattr(event, "invitation", None)
+        return list(invitation.messages.all()) if invitation is not None else []
+
+    def get_status_label(self, event) -> str:
+        first = next((m for m in self._messages(event) if m.kind == MessageKind.INVITATION), None)
+        return lifecycle.event_status_label(event, first)
+
+    @extend_schema_field(OutboundMessageStateSerializer(many=True))
+    def get_messages(self, event) -> list:
+        return OutboundMessageStateSerializer(self._messages(event), many=True).data
 
     class Meta:
         model = FollowUpEvent
@@ -450,6 +477,8 @@ class FollowUpEventSerializer(serializers.ModelSerializer):
             "invite_on",
             "window_closes_on",
             "status",
+            "status_label",
+            "messages",
             "status_changed_at",
             "cancel_cause",
             "cancel_reason",

@@ -26,7 +26,7 @@ from registry.api.permissions import IdentifiedAccess
 from registry.core.audit import access_log_record
 from registry.core.models import AccessKind
 from registry.followup import services as followup_services
-from registry.followup.models import FollowUpEvent, SurveyResponse, WorklistItem
+from registry.followup.models import FollowUpEvent, OutboundMessage, SurveyResponse, WorklistItem
 from registry.imports import services as import_services
 from registry.imports.reading import UnreadableFile, read_upload
 from registry.imports.selectors import import_mapping_for
@@ -394,7 +394,12 @@ class FollowUpEventViewSet(ReadOnly):
     ordering_fields = ["window_opens_on", "window_closes_on", "id"]
 
     def get_queryset(self):
-        return self.scoped(FollowUpEvent.objects.select_related("site", "patient")).order_by("window_opens_on", "id")
+        # The invitation's emails give each event its status label and message states (two queries).
+        return self.scoped(
+            FollowUpEvent.objects.select_related("site", "patient", "invitation").prefetch_related(
+                Prefetch("invitation__messages", queryset=OutboundMessage.objects.order_by("due_at", "id"))
+            )
+        ).order_by("window_opens_on", "id")
 
 
 @extend_schema_view(

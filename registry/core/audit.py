@@ -20,6 +20,7 @@ from registry.core.models import AccessKind, AccessLogEntry
 
 SYSTEM_USERNAME = "registry-system"
 
+HISTORY_BATCH_SIZE = 2000
 _actor: contextvars.ContextVar = contextvars.ContextVar("registry_actor", default=None)
 
 
@@ -51,6 +52,45 @@ def acting_as(user):
         yield user
     finally:
         _actor.reset(token)
+
+
+def current_actor():
+    """The user of the enclosing ``acting_as`` block, else the system account."""
+    return _actor.get() or system_user()
+
+
+def history_copy(*, model, ids: list[int], history_type: str, acting_user=None) -> None:
+    """One history row per row of ``ids`` as it now is, copied by the database: the audit trail of a
+    set-based write (``bulk_create`` is "+", a bulk ``update`` "~"), which simple-history's signals
+    never see. Plain ``IN`` lists, not PostgreSQL's ``= ANY``: the same SQL runs on SQLite."""
+    from django.db import connection
+    from django.utils import timezone
+
+    if not ids:
+        return
+    history = model.history.model
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in history.tracked_fields)
+    user = acting_user or current_actor()
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), HISTORY_BATCH_SIZE):
+            batch = ids[start : start + HISTORY_BATCH_SIZE]
+            sql = (
+                f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
+                f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
+                f"SELECT {columns}, %s, NULL, %s, %s FROM {quote(model._meta.db_table)} "
+                f"WHERE id IN ({', '.join(['%s'] * len(batch))})"
+            )
+            cursor.execute(sql, [now, history_type, user.pk, *batch])
+
+
+def bulk_create_audited(objs: list, model, acting_user) -> None:
+    """``bulk_create``, then one "created" history row per new row under ``acting_user``."""
+    if not objs:
+        return
+    model.objects.bulk_create(objs, batch_size=HISTORY_BATCH_SIZE)
+    history_copy(model=model, ids=[obj.pk for obj in objs], history_type="+", acting_user=acting_user)
 
 
 def system_user():

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from registry.core.admin import AuditedAdmin
-from registry.followup import services
+from registry.followup import queueing
 from registry.followup.models import (
     FollowUpEvent,
     FollowUpProtocol,
@@ -39,7 +39,7 @@ class FollowUpProtocolAdmin(AuditedAdmin):
         super().save_related(request, form, formsets, change)
         if change:
             # Unsent events of existing patients follow the edited protocol (a task, after commit).
-            services.protocol_replan_on_commit(protocol_id=form.instance.pk)
+            queueing.protocol_replan_on_commit(form.instance.pk)
 
 
 @admin.register(SiteFollowUpProtocol)

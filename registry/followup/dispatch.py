@@ -12,10 +12,15 @@ the SMTP server, and goes ``sending → sent`` right after the server's 250. If 
 before the server accepted, the row stays ``sending``; after ``FOLLOWUP_SEND_LEASE_SECONDS``
 (longer than the send task's hard time limit, so its owner is surely dead) the sweep puts it back
 to ``pending`` and it is sent again: nothing is lost. If the broker loses the task (Redis
-restarted), the row stays ``pending`` and the sweep rings again after ``REDISPATCH_AFTER``.
+restarted), the row stays ``pending`` and the sweep rings again after
+``FOLLOWUP_REDISPATCH_SECONDS`` (default 120 s, two sweeps). If the database goes away (restart,
+terminated connections) a send task retries its claim; a message already accepted by the SMTP
+server is marked sent by retrying that one ``UPDATE`` until the database answers again (up to
+``MARK_SENT_PATIENCE`` seconds, well inside the task's time limit), never by sending it again.
 
-What remains is the instant between the server's 250 and our ``UPDATE ... sent``: a worker killed
-exactly there causes a second copy after the lease (at-least-once; we chose it over at-most-once
+What remains is the instant between the server's 250 and our ``UPDATE ... sent`` committing (one
+round trip, about a millisecond; longer only while the database is unreachable and the update is
+being retried): a worker killed exactly there causes a second copy after the lease (at-least-once; we chose it over at-most-once
 because a lost invitation costs a time point, a duplicate costs a second email). We narrow it by
 updating the row immediately after the 250 (nothing else in between), and by giving every copy
 the same deterministic ``Message-ID`` (``emails.message_id_for``), so mail systems that collapse
@@ -28,44 +33,60 @@ import contextlib
 import logging
 import smtplib
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
 
-from registry.followup import clock, services, staffmail, tokens
+from registry.followup import clock, lifecycle, queueing, services, staffmail
 from registry.followup.emails import build_email
 from registry.followup.models import (
-    CancelCause,
     EventStatus,
     FollowUpEvent,
     MessageKind,
     MessageStatus,
     OutboundMessage,
-    SurveyInvitation,
+    ProtocolEvent,
     WorklistKind,
 )
 from registry.patients.models import BoneHealthAction, BoneHealthActionStatus, ConsentStatus, Site
+from registry.procedures.models import Procedure
 
 logger = logging.getLogger(__name__)
 
-# A pending message whose send task was queued this long ago and never ran is queued again.
-REDISPATCH_AFTER = timedelta(minutes=10)
 BONE_HEALTH_EVERY = timedelta(days=7)
 # Work done by one sweep at most; the next minute's sweep carries on.
 OPEN_PER_SWEEP = 5000
+OPEN_BATCH = 500
 DISPATCH_PER_SWEEP = 20000
-MAX_BACKOFF_SECONDS = 3600
+PLAN_PER_SWEEP = 200
+# How far back (in procedures recorded) the sweep looks for planning that was lost.
+PLAN_SCAN_IDS = 1000
+# Retry back-off cap: half the Redis visibility timeout (3,600 s), so a countdown task is never
+# redelivered as "lost" while it is still waiting (tests/test_schedule.py checks the bound).
+MAX_BACKOFF_SECONDS = 1800
+# After the SMTP server accepted a message, how long we keep trying to record it as sent while
+# the database is unreachable (below the send tasks' soft time limits).
+MARK_SENT_PATIENCE = 45
+# Errors that mean "the database is not there right now", not "this row is wrong".
+DATABASE_GONE = (OperationalError, InterfaceError)
+
+
+def redispatch_after() -> timedelta:
+    """A pending message whose send task was queued this long ago and never ran is queued again."""
+    return timedelta(seconds=settings.FOLLOWUP_REDISPATCH_SECONDS)
 
 
 @dataclass
 class SweepReport:
     now: datetime
     reclaimed: int = 0
+    planned: int = 0
     opened: int = 0
     closed: int = 0
     bone_health: int = 0
@@ -74,6 +95,7 @@ class SweepReport:
     def as_dict(self) -> dict:
         return {
             "reclaimed": self.reclaimed,
+            "planned": self.planned,
             "opened": self.opened,
             "closed": self.closed,
             "bone_health": self.bone_health,
@@ -82,13 +104,15 @@ class SweepReport:
 
 
 def followup_sweep(*, now: datetime | None = None, queue=None) -> SweepReport:
-    """One pass: reclaim dead sends, open windows, close windows, bone health, queue due sends.
+    """One pass: reclaim dead sends, plan what was never planned, open windows, close windows,
+    bone health, queue due sends.
 
-    ``queue(message_id)`` sends the doorbell (default: ``send_message_task.delay``).
+    ``queue(message_id)`` sends the doorbell (default: ``send_messages_task`` in batches).
     """
     now = now or clock.now()
     report = SweepReport(now=now)
     report.reclaimed = reclaim_stale_sends(now=now)
+    report.planned = plan_unplanned_procedures(now=now)
     days = _site_days(now)
     # Close first: what is left scheduled with an invitation day in the past then needs opening.
     report.closed = close_past_windows(now=now, days=days)
@@ -114,90 +138,62 @@ def reclaim_stale_sends(*, now: datetime) -> int:
     )
 
 
+# --- Planning that was lost ----------------------------------------------------------------------
+
+
+def plan_unplanned_procedures(*, now: datetime) -> int:
+    """Plan procedures of consented, living patients that have no events although a window is
+    still open: the planning (receiver, then its retried task) was lost.
+
+    Looks at the newest ``PLAN_SCAN_IDS`` procedures only (a primary-key range: the step costs the
+    same at 10k and 1M patients), recorded more than ``FOLLOWUP_PLAN_GRACE_SECONDS`` ago (their
+    own planning had its chance) and whose latest window has not closed. Planned like an import
+    (closed windows get no event), so a procedure all of whose windows closed is never picked
+    again. Imports plan their own procedures (``imports-followup-resume``).
+    """
+    newest = Procedure.objects.aggregate(newest=Max("id"))["newest"]
+    latest_close = ProtocolEvent.objects.aggregate(days=Max("window_end_day"))["days"]
+    if newest is None or latest_close is None:
+        return 0
+    today = clock.local_date(now, settings.TIME_ZONE)
+    grace = timedelta(seconds=settings.FOLLOWUP_PLAN_GRACE_SECONDS)
+    procedure_ids = list(
+        Procedure.objects.filter(
+            id__gt=newest - PLAN_SCAN_IDS,
+            performed_on__gte=today - timedelta(days=latest_close + 1),
+            created_at__lte=now - grace,
+            patient__consent_status=ConsentStatus.CONSENTED,
+            patient__deceased_on__isnull=True,
+        )
+        .filter(~Exists(FollowUpEvent.objects.filter(procedure_id=OuterRef("pk"))))
+        .order_by("id")
+        .values_list("id", flat=True)[:PLAN_PER_SWEEP]
+    )
+    planned = 0
+    for procedure_id in procedure_ids:
+        if services.followup_schedule_procedure(procedure_id=procedure_id, now=now, skip_closed_windows=True):
+            planned += 1
+    if planned:
+        logger.warning("followup: planned %s procedure(s) whose planning had been lost", planned)
+    return planned
+
+
 # --- Opening windows -----------------------------------------------------------------------------
 
 
 def open_due_windows(*, now: datetime, days: dict) -> int:
+    """Open due windows in batches of ``OPEN_BATCH`` (set-based, ``lifecycle.open_events``)."""
     opened = 0
     for today, site_ids in days.items():
         # Only (status, invite_on) in the condition: a range scan over what is due, whatever N is.
         candidates = FollowUpEvent.objects.filter(
             status=EventStatus.SCHEDULED, invite_on__lte=today, site_id__in=site_ids
         ).order_by("invite_on", "id")
-        for event_id in candidates.values_list("id", flat=True)[:OPEN_PER_SWEEP]:
-            opened += open_event(event_id=event_id, now=now)
+        event_ids = list(candidates.values_list("id", flat=True)[:OPEN_PER_SWEEP])
+        for start in range(0, len(event_ids), OPEN_BATCH):
+            with transaction.atomic():
+                opened += lifecycle.open_events(event_ids=event_ids[start : start + OPEN_BATCH], now=now).opened
     return opened
-
-
-@transaction.atomic
-def open_event(*, event_id: int, now: datetime) -> bool:
-    """Create the event's invitation and its emails (or a phone item); False if someone else did."""
-    event = (
-        FollowUpEvent.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("patient", "site", "protocol_event", "procedure")
-        .filter(pk=event_id, status=EventStatus.SCHEDULED)
-        .first()
-    )
-    if event is None:
-        return False
-    patient, site = event.patient, event.site
-    if event.window_closes_on < clock.local_date(now, site.time_zone):
-        return False  # closed unanswered: the close step makes it missed
-    if patient.consent_status != ConsentStatus.CONSENTED or patient.deceased_on is not None:
-        services._close_event(
-            event,
-            status=EventStatus.CANCELLED,
-            cause=CancelCause.NOT_IN_FOLLOWUP,
-            reason="Patient not in follow-up.",
-            now=now,
-        )
-        return False
-    services.supersede_open_overlaps(event=event, now=now)
-    expires_at = clock.start_of_day(event.window_closes_on + timedelta(days=1), site.time_zone)
-    salt = tokens.new_salt()
-    # The token needs the primary key: insert with a placeholder hash (unique by the salt), then set it.
-    invitation = SurveyInvitation.objects.create(
-        event=event, token_salt=salt, token_hash=f"new:{salt}"[:64], expires_at=expires_at, created_at=now
-    )
-    invitation.token_hash = tokens.token_hash(tokens.invitation_token(invitation))
-    invitation.save(update_fields=["token_hash"])
-    event.status, event.status_changed_at = EventStatus.INVITED, now
-    event.save(update_fields=["status", "status_changed_at", "updated_at"])
-    today = clock.local_date(now, site.time_zone)
-    if patient.email and not patient.contact_opt_out:
-        # One INSERT for the invitation and its reminders; the unique dedupe_key forbids copies.
-        OutboundMessage.objects.bulk_create(
-            [
-                OutboundMessage(
-                    dedupe_key=f"inv:{invitation.pk}:{n}",
-                    kind=MessageKind.INVITATION if n == 0 else MessageKind.REMINDER,
-                    site=site,
-                    patient=patient,
-                    invitation=invitation,
-                    to_address=patient.email,
-                    language=patient.preferred_language,
-                    due_at=due_at,
-                )
-                for n, due_at in enumerate(_message_times(event=event, now=now, expires_at=expires_at))
-            ],
-            ignore_conflicts=True,
-        )
-    else:
-        # No email (or "stop emails"): the coordinator phones while the window is open.
-        services.open_worklist_item(kind=WorklistKind.PHONE_DUE, patient=patient, due_on=today, event=event)
-    return True
-
-
-def _message_times(*, event: FollowUpEvent, now: datetime, expires_at: datetime) -> list[datetime]:
-    """The invitation now, then reminders N days after it; at most max_messages; none after expiry."""
-    tz = event.site.time_zone
-    first = clock.next_send_time(now, tz)
-    times = [first]
-    for offset in event.protocol_event.reminder_offsets_days or []:
-        due = clock.next_send_time(first + timedelta(days=offset), tz)
-        if due < expires_at:
-            times.append(due)
-    return times[: max(1, event.protocol_event.max_messages)]
 
 
 # --- Closing windows -----------------------------------------------------------------------------
@@ -212,31 +208,9 @@ def close_past_windows(*, now: datetime, days: dict) -> int:
                 status=status, window_closes_on__lt=today, site_id__in=site_ids
             ).order_by("window_closes_on", "id")
             for event_id in candidates.values_list("id", flat=True)[:OPEN_PER_SWEEP]:
-                closed += close_event(event_id=event_id, now=now)
+                with transaction.atomic():
+                    closed += lifecycle.miss_event(event_id=event_id, now=now)
     return closed
-
-
-@transaction.atomic
-def close_event(*, event_id: int, now: datetime) -> bool:
-    event = (
-        FollowUpEvent.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("patient", "site")
-        .filter(pk=event_id, status__in=EventStatus.open())
-        .first()
-    )
-    if event is None or event.window_closes_on >= clock.local_date(now, event.site.time_zone):
-        return False
-    services._close_event(event, status=EventStatus.MISSED, reason="Window closed unanswered.", now=now)
-    patient = event.patient
-    # Surveys the coordinator enters (baseline) are not phoned for after the fact.
-    if event.invite_on is not None and patient.consent_status == ConsentStatus.CONSENTED and not patient.deceased_on:
-        services.open_worklist_item(
-            kind=WorklistKind.MISSED_EVENT,
-            patient=patient,
-            due_on=clock.local_date(now, event.site.time_zone),
-            event=event,
-        )
-    return True
 
 
 # --- Bone health ---------------------------------------------------------------------------------
@@ -270,7 +244,7 @@ def remind_bone_health_action(*, action_id: int, now: datetime) -> bool:
     # No email per action: the open worklist item is listed in the staff's daily digest (staffmail.py).
     # update(), not save(): the reminder bookkeeping is not clinical data and needs no history row.
     BoneHealthAction.objects.filter(pk=action.pk).update(last_reminded_at=now, reminders_sent=number)
-    services.open_worklist_item(
+    lifecycle.open_worklist_item(
         kind=WorklistKind.BONE_HEALTH, patient=patient, due_on=action.due_on, bone_health_action=action
     )
     return True
@@ -279,32 +253,25 @@ def remind_bone_health_action(*, action_id: int, now: datetime) -> bool:
 # --- Dispatch ------------------------------------------------------------------------------------
 
 
-# Messages per send task: one task per message spent more time in the broker than in SMTP.
-SEND_BATCH = 20
-
-
 def dispatch_due_messages(*, now: datetime, queue=None) -> list[int]:
     """Mark due messages as rung and queue their sending, after the marks are committed.
 
-    By default the ids go out in batches of ``SEND_BATCH`` per task; ``queue`` (tests, commands)
+    By default the ids go out in batches of ``queueing.SEND_BATCH`` per task; ``queue`` (tests)
     takes one id at a time. Each message is still claimed on its own in ``message_send``, so a
     batch that runs twice, or dies half-way, sends nothing twice and loses nothing.
     """
     with transaction.atomic():
         ids = list(
             OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - REDISPATCH_AFTER))
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - redispatch_after()))
             .filter(status=MessageStatus.PENDING, due_at__lte=now)
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:DISPATCH_PER_SWEEP]
         )
         OutboundMessage.objects.filter(id__in=ids).update(dispatched_at=now)
-    # If the broker is down this raises; the rows stay pending and are rung again later.
+    # If the broker is down the rows stay pending and are rung again after the redispatch interval.
     if queue is None:
-        from registry.followup.tasks import send_messages_task
-
-        for start in range(0, len(ids), SEND_BATCH):
-            send_messages_task.delay(ids[start : start + SEND_BATCH])
+        queueing.send_messages_on_commit(ids)
     else:
         for message_id in ids:
             queue(message_id)
@@ -333,6 +300,13 @@ def is_temporary(exc: BaseException) -> bool:
         return 400 <= exc.smtp_code < 500
     # OSError covers refused and reset connections, timeouts and smtplib's other errors.
     return isinstance(exc, OSError | TemporarySendError)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """The server refused the address or the message for good (5xx)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(500 <= code < 600 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
 
 
 def _describe(exc: BaseException) -> str:
@@ -414,7 +388,9 @@ def messages_send(*, message_ids: list[int], now: datetime | None = None) -> dic
     The claim is one locked ``UPDATE`` of the rows still pending (a row another worker holds or
     has sent is skipped: ``not_claimed``). Each row is then marked sent straight after its own
     250. A worker killed half-way leaves the rest ``sending``; the sweep reclaims them after the
-    lease, so they are sent later, never lost.
+    lease, so they are sent later, never lost. If the database goes away before a message reached
+    the SMTP server, the claims not yet used are released (retried until the database answers)
+    and the error is raised, so that the task retries the batch.
     """
     now = now or clock.now()
     outcomes = {pk: SendOutcome("not_claimed") for pk in message_ids}
@@ -427,11 +403,49 @@ def messages_send(*, message_ids: list[int], now: datetime | None = None) -> dic
         OutboundMessage.objects.filter(pk__in=claimed).update(
             status=MessageStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
-    # Staff messages (rare) load their action or response lazily; patient ones need one join.
-    messages = OutboundMessage.objects.select_related("site", "patient", "invitation__event").filter(pk__in=claimed)
-    for message in sorted(messages, key=lambda m: message_ids.index(m.pk)):
-        outcomes[message.pk] = _send_claimed(message, now)
+    # Everything the checks and the templates read, in one query: the loop below only writes.
+    messages = OutboundMessage.objects.select_related(
+        "site", "patient", "invitation__event", "bone_health_action", "response"
+    ).filter(pk__in=claimed)
+    order = {pk: n for n, pk in enumerate(message_ids)}
+    pending = sorted(messages, key=lambda m: order[m.pk])
+    while pending:
+        message = pending.pop(0)
+        try:
+            outcomes[message.pk] = _send_claimed(message, now)
+        except DATABASE_GONE:
+            # Not handed to the SMTP server: give these back so the retried task (or the sweep) sends them.
+            _until_database_answers(lambda ids=[message.pk, *(m.pk for m in pending)]: _release_claims(ids))
+            raise
     return outcomes
+
+
+def _release_claims(ids: list[int]) -> None:
+    OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+        status=MessageStatus.PENDING, attempts=F("attempts") - 1, dispatched_at=None
+    )
+
+
+def _until_database_answers(write, patience: float = MARK_SENT_PATIENCE) -> None:
+    """Run ``write`` (one autocommitted statement), retrying while the database is unreachable.
+
+    A restarted server or a terminated backend leaves Django's connection broken: it is closed so
+    that the next try opens a new one. After ``patience`` seconds the error is raised; the row
+    then stays ``sending`` and the lease decides (the documented duplicate window).
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.1
+    while True:
+        try:
+            write()
+            return
+        except DATABASE_GONE:
+            if time.monotonic() >= deadline:
+                raise
+            with contextlib.suppress(Exception):
+                connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _send_claimed(message: OutboundMessage, now: datetime) -> SendOutcome:
@@ -447,31 +461,54 @@ def _send_claimed(message: OutboundMessage, now: datetime) -> SendOutcome:
     try:
         email = build_email(message)
         _smtp_send(email)
+    except DATABASE_GONE:
+        raise
     except Exception as exc:
         return _send_failed(message, exc, now)
-    # Straight after the server's 250: the only window for a duplicate is before this line.
-    OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-        status=MessageStatus.SENT, sent_at=now, last_error="", to_address=message.to_address
+    # Straight after the server's 250: the only window for a duplicate is before this commits.
+    _until_database_answers(
+        lambda: OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.SENT, sent_at=now, last_error="", to_address=message.to_address
+        )
     )
     logger.info("followup: sent %s #%s", message.kind, message.pk)
     return SendOutcome("sent")
+
+
+def retry_delay(*, attempts: int) -> int:
+    """Seconds before attempt ``attempts + 1``: base × 2^(n-1), capped below the visibility timeout."""
+    return min(settings.FOLLOWUP_SEND_RETRY_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
 
 
 def _send_failed(message: OutboundMessage, exc: BaseException, now: datetime) -> SendOutcome:
     error = _describe(exc)
     attempts = message.attempts
     if is_temporary(exc) and attempts < settings.FOLLOWUP_SEND_MAX_ATTEMPTS:
-        delay = min(settings.FOLLOWUP_SEND_RETRY_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
-        # Back to pending: the task's retry sends it; if that retry is lost, the sweep does.
-        OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-            status=MessageStatus.PENDING, due_at=now + timedelta(seconds=delay), dispatched_at=now, last_error=error
+        due_at = now + timedelta(seconds=retry_delay(attempts=attempts))
+        if message.kind != MessageKind.RED_FLAG_ALERT:
+            # Retries keep the site's sending calendar too: no invitation at 21:30 or on a holiday.
+            due_at = lifecycle.calendar_for(message.site).next_send_time(due_at)
+        countdown = int((due_at - now).total_seconds())
+        # A retry within the back-off cap rings its own task; a later one (night, weekend) is
+        # rung by the sweep when it falls due, so no countdown outlives the visibility timeout.
+        ring = countdown <= MAX_BACKOFF_SECONDS
+        _until_database_answers(
+            lambda: OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+                status=MessageStatus.PENDING,
+                due_at=due_at,
+                dispatched_at=due_at if ring else None,
+                last_error=error,
+            )
         )
         logger.warning("followup: temporary failure for message #%s (attempt %s): %s", message.pk, attempts, error)
-        return SendOutcome("retry", retry_in=delay)
+        return SendOutcome("retry", retry_in=countdown if ring else None)
     with transaction.atomic():
         OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             status=MessageStatus.FAILED, last_error=error
         )
-        services.failed_message_to_worklist(message=message, now=now)
+        if is_permanent(exc):
+            lifecycle.address_failed_permanently(message=message, now=now)
+        else:
+            lifecycle.failed_message_to_worklist(message=message, now=now)
     logger.error("followup: message #%s failed after %s attempt(s): %s", message.pk, attempts, error)
     return SendOutcome("failed")

@@ -6,13 +6,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q
 
 from registry import access
-from registry.followup import clock, dispatch
+from registry.followup import clock, lifecycle
 from registry.followup.models import (
     EventStatus,
     FollowUpEvent,
+    MessageKind,
     MessageStatus,
     OutboundMessage,
     WorklistItem,
@@ -83,12 +84,29 @@ def worklist_item_get_for_user(*, user, item_id: int) -> WorklistItem:
     )
 
 
-def patient_events(*, patient) -> QuerySet[FollowUpEvent]:
-    return (
+def patient_events(*, patient) -> list[FollowUpEvent]:
+    """The patient's events, each with ``status_label`` (what happened, in words) and
+    ``message_rows`` (every email: kind, state), from three queries whatever the number."""
+    events = list(
         FollowUpEvent.objects.filter(patient=patient)
-        .select_related("protocol_event", "procedure", "invitation", "response")
+        .select_related("protocol_event", "procedure", "site", "invitation", "response")
+        .prefetch_related(Prefetch("invitation__messages", queryset=OutboundMessage.objects.order_by("due_at", "id")))
         .order_by("window_opens_on", "id")
     )
+    for event in events:
+        invitation = getattr(event, "invitation", None)
+        messages = list(invitation.messages.all()) if invitation is not None else []
+        first = next((m for m in messages if m.kind == MessageKind.INVITATION), None)
+        event.status_label = lifecycle.event_status_label(event, first)
+        event.message_rows = [
+            {
+                "kind": m.get_kind_display(),
+                "status": m.status,
+                "state": lifecycle.message_state(m, event.site.time_zone),
+            }
+            for m in messages
+        ]
+    return events
 
 
 def preview(*, days: int, now: datetime | None = None) -> list[dict]:
@@ -119,10 +137,11 @@ def preview(*, days: int, now: datetime | None = None) -> list[dict]:
     ):
         opens = max(now, clock.start_of_day(event.invite_on, event.site.time_zone))
         can_email = bool(event.patient.email) and event.patient.may_be_contacted
-        times = dispatch._message_times(
+        times = lifecycle.message_times(
             event=event,
             now=opens,
-            expires_at=clock.start_of_day(event.window_closes_on + timedelta(days=1), event.site.time_zone),
+            expires_at=lifecycle.invitation_expiry(event),
+            calendar=lifecycle.calendar_for(event.site),
         )
         for n, when in enumerate(times if can_email else [opens]):
             if when >= until:

@@ -27,13 +27,14 @@ from contextlib import nullcontext
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from registry.core.audit import acting_as, system_user
+from registry import access
+from registry.core.audit import acting_as, current_actor
 from registry.core.events import announce_on_commit, survey_response_recorded
-from registry.followup import clock, scoring, staffmail
+from registry.followup import clock, lifecycle, queueing, scoring, staffmail
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
     CancelCause,
@@ -41,7 +42,6 @@ from registry.followup.models import (
     FollowUpEvent,
     FollowUpProtocol,
     MessageKind,
-    MessageStatus,
     OutboundMessage,
     ProtocolEvent,
     ResponseSource,
@@ -117,8 +117,19 @@ def followup_schedule_procedure(
     if procedure is None:
         return []
     # One planner per patient at a time: overlapping procedures are resolved against each other.
-    patient = Patient.objects.select_for_update().get(pk=procedure.patient_id)
-    existing = {event.protocol_event_id: event for event in procedure.followup_events.all()}
+    # NO KEY UPDATE, not UPDATE: a sweep that opened an event of this patient checks its foreign
+    # keys (KEY SHARE on the patient) when it commits while we wait on that event's lock; FOR
+    # UPDATE would deadlock with it (tests/followup/test_planning_safety.py).
+    patient = Patient.objects.select_for_update(no_key=True).get(pk=procedure.patient_id)
+    # Lock the events before reading their status: a sweep opening one of them meanwhile is waited
+    # for, and its new status is what we read (an invited event keeps the dates its link names).
+    existing = {
+        event.protocol_event_id: event
+        for event in FollowUpEvent.objects.select_for_update(of=("self",))
+        .select_related("protocol_event__protocol")
+        .filter(procedure=procedure)
+        .order_by("id")
+    }
     if not existing and not _patient_in_followup(patient):
         return []
     # A planned procedure stays on the protocol it started with, even if its site changes protocol.
@@ -150,7 +161,14 @@ def followup_schedule_procedure(
         elif event.status == EventStatus.SCHEDULED or _unsent_superseded(event):
             event.window_opens_on, event.invite_on, event.window_closes_on = opens, invite, closes
             event.event_code = protocol_event.code
-            event.save(update_fields=["window_opens_on", "invite_on", "window_closes_on", "event_code", "updated_at"])
+            # Re-dated only in the status we read under the lock (belt and braces beside the lock).
+            FollowUpEvent.objects.filter(pk=event.pk, status=event.status).update(
+                window_opens_on=opens,
+                invite_on=invite,
+                window_closes_on=closes,
+                event_code=protocol_event.code,
+                updated_at=now,
+            )
         events.append(event)
     _resolve_overlaps(patient=patient, now=now)
     if _patient_in_followup(patient):
@@ -231,32 +249,6 @@ def _resolve_overlaps(*, patient: Patient, now: datetime) -> None:
             )
 
 
-def supersede_open_overlaps(*, event: FollowUpEvent, now: datetime) -> int:
-    """When ``event`` opens, close still-open emailed events of earlier procedures in the same weeks."""
-    earlier = FollowUpEvent.objects.filter(
-        patient_id=event.patient_id,
-        status=EventStatus.INVITED,
-        invite_on__isnull=False,
-        window_opens_on__lte=event.window_closes_on,
-        window_closes_on__gte=event.window_opens_on,
-    ).exclude(procedure_id=event.procedure_id)
-    count = 0
-    for other in earlier.select_related("procedure").select_for_update(of=("self",)):
-        if (other.procedure.performed_on, other.procedure_id) >= (event.procedure.performed_on, event.procedure_id):
-            continue
-        _close_event(
-            other,
-            status=EventStatus.SUPERSEDED,
-            cause=CancelCause.SUPERSEDED,
-            reason="Superseded by a later procedure.",
-            now=now,
-        )
-        other.superseded_by = event
-        other.save(update_fields=["superseded_by"])
-        count += 1
-    return count
-
-
 def _months_before(day: date, months: int) -> date:
     year, month = divmod(day.month - 1 - months, 12)
     year, month = day.year + year, month + 1
@@ -283,7 +275,7 @@ def _plan_bone_health(*, procedure: Procedure, patient: Patient, protocol: Follo
             days.get(THERAPY_EVENT_CODE, THERAPY_FALLBACK_DAY),
         ),
     }
-    with acting_as(_current_actor()):
+    with acting_as(current_actor()):
         for kind, (applies, day) in rules.items():
             due_on = procedure.performed_on + timedelta(days=day)
             action = BoneHealthAction.objects.filter(procedure=procedure, kind=kind).first()
@@ -298,12 +290,6 @@ def _plan_bone_health(*, procedure: Procedure, patient: Patient, protocol: Follo
                 elif applies and action.due_on != due_on:
                     action.due_on = due_on
                     action.save()
-
-
-def _current_actor():
-    from registry.core.audit import _actor
-
-    return _actor.get() or system_user()
 
 
 def protocol_replan(*, protocol_id: int, now: datetime | None = None) -> int:
@@ -321,36 +307,7 @@ def protocol_replan(*, protocol_id: int, now: datetime | None = None) -> int:
     return count
 
 
-def protocol_replan_on_commit(*, protocol_id: int) -> None:
-    """What the admin calls on save: the re-plan runs in a worker once the edit is committed."""
-    from registry.followup.tasks import protocol_replan_task
-
-    transaction.on_commit(lambda: protocol_replan_task.delay(protocol_id))
-
-
 # --- Stopping contact ----------------------------------------------------------------------------
-
-
-def _cancel_messages(queryset, reason: str) -> int:
-    return queryset.filter(status=MessageStatus.PENDING).update(status=MessageStatus.CANCELLED, last_error=reason)
-
-
-def _close_event(event: FollowUpEvent, *, status: str, reason: str, now: datetime, cause: str = "") -> None:
-    event.status, event.status_changed_at, event.cancel_cause, event.cancel_reason = status, now, cause, reason
-    event.save(update_fields=["status", "status_changed_at", "cancel_cause", "cancel_reason", "updated_at"])
-    invitation = SurveyInvitation.objects.filter(event=event).first()
-    if invitation is not None:
-        if invitation.expires_at > now:
-            invitation.expires_at = now
-            invitation.save(update_fields=["expires_at"])
-        _cancel_messages(invitation.messages.all(), reason)
-    _close_worklist(WorklistItem.objects.filter(event=event, kind__in=WorklistKind.calls()), note=reason, now=now)
-
-
-def _close_worklist(queryset, *, note: str, now: datetime, user=None) -> int:
-    return queryset.filter(status=WorklistStatus.OPEN).update(
-        status=WorklistStatus.DONE, note=note, done_at=now, done_by=user
-    )
 
 
 @transaction.atomic
@@ -359,14 +316,14 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
     if reason not in STOP_REASONS:
         raise ValueError(f"Unknown reason {reason!r}; expected one of {STOP_REASONS}.")
     now = now or clock.now()
-    patient = Patient.objects.select_for_update().filter(pk=patient_id).first()
+    patient = Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).first()
     if patient is None:
         return
-    _cancel_messages(
+    lifecycle.cancel_messages(
         OutboundMessage.objects.filter(patient=patient, kind__in=MessageKind.to_patient()), f"Patient {reason}."
     )
     if reason == "opted_out":
-        open_worklist_item(
+        lifecycle.open_worklist_item(
             kind=WorklistKind.OPTED_OUT, patient=patient, due_on=clock.local_date(now, patient.site.time_zone)
         )
         staffmail.opt_out_notices_create(patient=patient, now=now)
@@ -374,16 +331,16 @@ def followup_stop_contact(*, patient_id: int, reason: str, now: datetime | None 
     label = {"withdrawn": "Patient withdrew consent.", "deceased": "Patient deceased."}[reason]
     cause = {"withdrawn": CancelCause.WITHDRAWN, "deceased": CancelCause.DECEASED}[reason]
     for event in FollowUpEvent.objects.select_for_update().filter(patient=patient, status__in=EventStatus.open()):
-        _close_event(event, status=EventStatus.CANCELLED, cause=cause, reason=label, now=now)
-    _cancel_messages(OutboundMessage.objects.filter(patient=patient), label)
-    _close_worklist(
+        lifecycle.close_event(event, status=EventStatus.CANCELLED, cause=cause, reason=label, now=now)
+    lifecycle.cancel_messages(OutboundMessage.objects.filter(patient=patient), label)
+    lifecycle.close_worklist(
         WorklistItem.objects.filter(patient=patient, kind__in=(*WorklistKind.calls(), WorklistKind.OPTED_OUT)),
         note=label,
         now=now,
     )
     if reason == "withdrawn":
         # The whole site team learns it, not only whoever recorded it (calls, clinic visits).
-        open_worklist_item(
+        lifecycle.open_worklist_item(
             kind=WorklistKind.WITHDRAWN, patient=patient, due_on=clock.local_date(now, patient.site.time_zone)
         )
 
@@ -507,6 +464,9 @@ def survey_response_record(
     now = now or clock.now()
     if source not in ResponseSource.values:
         raise ValidationError({"source": f"Unknown source {source!r}."})
+    if acting_user is not None and not access.can_enter_data(acting_user, patient.site_id):
+        # The one door (registry/access.py): a link answer has no user; staff enter their own sites only.
+        raise PermissionDenied("This user may not enter data for this site.")
     fields, errors = _parse_answers(answers or {})
     if errors:
         raise ValidationError(errors)
@@ -537,35 +497,16 @@ def survey_response_record(
             **fields,
         )
         if event is not None:
-            _complete_event(event, response=response, now=now)
+            lifecycle.complete_event(event, response=response, now=now)
         if response.red_flags:
             _raise_red_flag(response=response, event=event, now=now)
         announce_on_commit(survey_response_recorded, response_id=response.pk, new_fracture=response.new_fracture)
     return response
 
 
-def _complete_event(event: FollowUpEvent, *, response: SurveyResponse, now: datetime) -> None:
-    event.status, event.status_changed_at = EventStatus.COMPLETED, now
-    event.save(update_fields=["status", "status_changed_at", "updated_at"])
-    invitation = SurveyInvitation.objects.filter(event=event).first()
-    if invitation is not None:
-        if invitation.submitted_at is None:
-            invitation.submitted_at = now
-            invitation.save(update_fields=["submitted_at"])
-        _cancel_messages(invitation.messages.all(), "Survey answered.")
-    _close_worklist(
-        WorklistItem.objects.filter(event=event, kind__in=WorklistKind.calls()),
-        note=f"Answered ({response.get_source_display()}).",
-        now=now,
-        user=response.entered_by,
-    )
-
-
 def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, now: datetime) -> None:
-    from registry.followup.tasks import send_message_task
-
     site = response.patient.site
-    open_worklist_item(
+    lifecycle.open_worklist_item(
         kind=WorklistKind.RED_FLAG,
         patient=response.patient,
         due_on=clock.local_date(now, site.time_zone),
@@ -581,7 +522,7 @@ def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, no
         due_at=now,
         response=response,
     )
-    transaction.on_commit(lambda: [send_message_task.delay(pk) for pk in ids])
+    queueing.send_messages_on_commit(ids)
 
 
 # --- Worklist and bone health --------------------------------------------------------------------
@@ -638,35 +579,14 @@ def bone_health_action_resolve(
             action.note = note
         action.full_clean(exclude=["patient", "procedure"])
         action.save()
-    _cancel_messages(action.messages.all(), "Bone-health action resolved.")
-    _close_worklist(
+    lifecycle.cancel_messages(action.messages.all(), "Bone-health action resolved.")
+    lifecycle.close_worklist(
         WorklistItem.objects.filter(bone_health_action=action),
         note=note or action.get_status_display(),
         now=now,
         user=acting_user,
     )
     return action
-
-
-def open_worklist_item(*, kind: str, patient: Patient, due_on: date, **sources) -> WorklistItem:
-    """One open item per source (unique constraints); a second call returns the first."""
-    lookup = {key: value for key, value in sources.items() if value is not None}
-    item = WorklistItem.objects.filter(kind=kind, status=WorklistStatus.OPEN, **lookup).first()
-    if item is not None:
-        return item
-    return WorklistItem.objects.create(kind=kind, patient=patient, site_id=patient.site_id, due_on=due_on, **lookup)
-
-
-def failed_message_to_worklist(*, message: OutboundMessage, now: datetime) -> WorklistItem | None:
-    patient = message.patient
-    if patient is None:
-        return None
-    return open_worklist_item(
-        kind=WorklistKind.FAILED_EMAIL,
-        patient=patient,
-        due_on=clock.local_date(now, message.site.time_zone),
-        message=message,
-    )
 
 
 def bone_health_actions_due(*, site_ids: list[int], today: date, remind_before: datetime):

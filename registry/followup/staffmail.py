@@ -136,7 +136,7 @@ def opt_out_notices_create(*, patient, now: datetime) -> list[int]:
         site=site,
         patient=patient,
         dedupe_prefix=f"oo:{patient.pk}:{day.isoformat()}",
-        due_at=clock.next_send_time(now, site.time_zone),
+        due_at=clock.SendingCalendar.for_site(site).next_send_time(now),
     )
 
 
@@ -168,7 +168,7 @@ def staff_digests_plan(*, now: datetime | None = None) -> int:
             continue
         home = sites[min(recipient.site_ids)]
         local = now.astimezone(ZoneInfo(home.time_zone))
-        due_at = clock.next_send_time(now, home.time_zone)
+        due_at = clock.SendingCalendar.for_site(home).next_send_time(now)
         # Before the morning, or after the day's sending hours: that day's run (or tomorrow's) plans it.
         if local.time() < DIGEST_FROM or clock.local_date(due_at, home.time_zone) != local.date():
             continue

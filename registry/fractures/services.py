@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from registry import access
 from registry.core.audit import acting_as, system_user
-from registry.followup import clock
+from registry.followup import clock, lifecycle
 from registry.followup import services as followup_services
 from registry.followup.models import SurveyResponse, WorklistItem, WorklistKind, WorklistStatus
 from registry.fractures.classification import classify_levels
@@ -59,7 +59,7 @@ def fracture_screen_open(*, response_id: int) -> WorklistItem | None:
     existing = WorklistItem.objects.filter(response=response, kind=WorklistKind.CONFIRM_FRACTURE).first()
     if existing is not None:
         return existing
-    return followup_services.open_worklist_item(
+    return lifecycle.open_worklist_item(
         kind=WorklistKind.CONFIRM_FRACTURE, patient=response.patient, due_on=response.collected_on, response=response
     )
 

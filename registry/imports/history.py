@@ -24,10 +24,11 @@ from datetime import date
 
 from django.utils import timezone
 
+from registry.core.audit import HISTORY_BATCH_SIZE as BATCH_SIZE
+from registry.core.audit import bulk_create_audited
 from registry.followup import scoring
 from registry.followup.models import CancelCause, EventStatus, FollowUpEvent, SurveyResponse
 from registry.followup.services import event_dates, protocol_for_site
-from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
 from registry.imports.plans import AnswerPlan, ImportPlan, PatientPlan
 from registry.patients.models import ConsentStatus
 

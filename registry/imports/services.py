@@ -34,11 +34,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from registry import access
-from registry.core.audit import acting_as
+from registry.core.audit import HISTORY_BATCH_SIZE as BATCH_SIZE
+from registry.core.audit import acting_as, bulk_create_audited
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import followup_schedule_procedure, protocol_for_site
-from registry.imports.bulk import BATCH_SIZE, bulk_create_audited
 from registry.imports.columns import BY_NAME
 from registry.imports.history import write_history
 from registry.imports.mapping import DATE_FORMATS as MAPPING_DATE_FORMATS

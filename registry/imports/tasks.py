@@ -11,7 +11,9 @@ def plan_import_followup_task(batch_id: int) -> None:
         plan_import_followup_task.delay(batch_id)
 
 
-@shared_task(time_limit=60)
+# Both limits explicit: the global soft limit (240 s) above a 60 s hard limit made beat's every
+# run fail to apply ("soft_time_limit must be less than or equal to time_limit").
+@shared_task(time_limit=60, soft_time_limit=50)
 def resume_import_followup_task() -> None:
     from datetime import timedelta
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,6 +15,16 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.core.audit import audited
 from registry.core.models import TimeStampedModel
+
+
+def validate_holiday_country(value: str) -> None:
+    import holidays
+
+    if value and value not in holidays.list_supported_countries():
+        raise ValidationError(
+            _("%(value)s is not a country the holidays calendar knows (ISO 3166 code, e.g. ES)."),
+            params={"value": value},
+        )
 
 
 def validate_time_zone(value: str) -> None:
@@ -52,6 +62,25 @@ class Site(TimeStampedModel):
     )
     patient_contact_text_es = models.CharField(_("contact text for patients (Spanish)"), max_length=500, blank=True)
     active = models.BooleanField(default=True)
+    # The sending calendar (DATA_DICTIONARY "sending calendar"): emails to patients and non-urgent
+    # staff reminders go out only inside these hours, on these days, outside public holidays.
+    send_from = models.TimeField(default=time(9, 0), help_text=_("Emails go out from this local time."))
+    send_until = models.TimeField(default=time(19, 0), help_text=_("... until this local time."))
+    send_weekdays = models.CharField(
+        max_length=7,
+        default="12345",
+        validators=[RegexValidator(r"^[1-7]{1,7}$", _("ISO weekday digits, 1 = Monday … 7 = Sunday, e.g. 12345."))],
+        help_text=_("Sending days as ISO weekday digits: 12345 = Monday to Friday."),
+    )
+    holiday_country = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[validate_holiday_country],
+        help_text=_("ISO 3166 country whose public holidays are not sending days, e.g. ES; empty: none."),
+    )
+    holiday_subdivision = models.CharField(
+        max_length=10, blank=True, help_text=_("Region whose holidays apply too, e.g. CM (Castilla-La Mancha).")
+    )
     # Next number for study ids; taken under a row lock so two registrations never share one.
     next_study_number = models.PositiveIntegerField(default=1, editable=False)
 
@@ -59,6 +88,10 @@ class Site(TimeStampedModel):
 
     class Meta:
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(send_from__lt=models.F("send_until")), name="site_send_hours_order"),
+            models.CheckConstraint(condition=Q(send_weekdays__regex=r"^[1-7]{1,7}$"), name="site_send_weekdays_iso"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
@@ -67,6 +100,17 @@ class Site(TimeStampedModel):
         """The contact text in the patient's language, or the other one rather than nothing."""
         texts = {"en": self.patient_contact_text_en, "es": self.patient_contact_text_es}
         return texts.get(language) or self.patient_contact_text_en or self.patient_contact_text_es
+
+    def clean(self) -> None:
+        import holidays
+
+        super().clean()
+        if self.holiday_subdivision:
+            known = holidays.list_supported_countries().get(self.holiday_country, [])
+            if self.holiday_subdivision not in known:
+                raise ValidationError(
+                    {"holiday_subdivision": _("Not a subdivision of the holiday country; leave empty or choose one.")}
+                )
 
 
 class Sex(models.TextChoices):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from registry.followup import lifecycle
 from registry.followup import services as followup_services
 from registry.followup.models import EventStatus, WorklistKind
 from registry.patients.models import BoneHealthAction
@@ -122,7 +123,7 @@ def build_case(*, site, user, product, mrn: str = "H0001"):
         patient=patient, event=baseline, source="paper", answers={"vas": "7.5"}, acting_user=user
     )
     early = next(e for e in events if e.event_code == "early")
-    item = followup_services.open_worklist_item(
+    item = lifecycle.open_worklist_item(
         kind=WorklistKind.PHONE_DUE, patient=patient, due_on=timezone.localdate(), event=early
     )
     level = procedure.levels.get(level=19)

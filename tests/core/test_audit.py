@@ -39,6 +39,9 @@ def test_change_through_the_admin_records_the_logged_in_user(client_for, admin_u
             "clinician_email": site_a.clinician_email,
             "contact_phone": "",
             "active": "on",
+            "send_from": "09:00",
+            "send_until": "19:00",
+            "send_weekdays": "12345",
         },
     )
 

@@ -21,7 +21,10 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transa
 def test_patient_walks_the_12_month_pathway_and_every_email_arrives_exactly_once(
     site_a, coordinator_a, clock_file, smtp_server, worker_env, start_worker, start_beat
 ):
-    # Given a consented patient with no DXA on record, treated on day 0, and a worker and beat running
+    # Given a site sending every day (day 83 is a Sunday; the calendar has its own tests), a
+    # consented patient with no DXA on record, treated on day 0, and a worker and beat running
+    site_a.send_weekdays = "1234567"
+    site_a.save()
     patient = PatientFactory(
         site=site_a, given_name="Lucía", email="lucia@example.test", osteoporosis_therapy="bisphosphonate"
     )

@@ -97,7 +97,7 @@ def test_red_flag_goes_on_the_worklist_and_alerts_coordinator_and_clinician_at_o
     from registry.followup import tasks
 
     queued = []
-    monkeypatch.setattr(tasks.send_message_task, "delay", queued.append)
+    monkeypatch.setattr(tasks.send_messages_task, "delay", queued.extend)
     clock.set(at(15, 22))  # after hours: alerts do not wait for the morning
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -149,3 +149,13 @@ def test_opt_out_from_the_link_is_recorded_and_stops_emails(patient, early, cloc
     pending = OutboundMessage.objects.filter(patient=patient, status="pending")
     assert sorted(pending.values_list("kind", flat=True)) == ["opt_out_notice", "opt_out_notice"]
     assert WorklistItem.objects.filter(kind=WorklistKind.OPTED_OUT, patient=patient).count() == 1
+
+
+def test_staff_of_another_site_cannot_enter_answers(patient, early, coordinator_b):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.survey_response_record(
+            patient=patient, event=early, source="phone", answers={"vas": 3}, acting_user=coordinator_b
+        )
+    assert not SurveyResponse.objects.filter(patient=patient).exists()

@@ -16,7 +16,7 @@ from simple_history.models import HistoricalChanges
 
 from registry.core.admin import AuditedAdmin
 from registry.core.models import AccessKind, AccessLogEntry
-from registry.followup import dispatch
+from registry.followup import dispatch, lifecycle
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyInvitation, WorklistItem, WorklistKind, WorklistStatus
 from registry.patients import services as patient_services
@@ -142,7 +142,7 @@ def test_follow_up_events_invitations_and_worklist_items_have_a_history(site_a, 
     # The history keeps when a link was sent and used, never how to recognise it.
     assert not hasattr(created, "token_hash") and not hasattr(created, "token_salt")
 
-    item = followup_services.open_worklist_item(
+    item = lifecycle.open_worklist_item(
         kind=WorklistKind.PHONE_DUE, patient=patient, due_on=DAY0 + dt.timedelta(days=14), event=event
     )
     response = client_for(coordinator_a).post(

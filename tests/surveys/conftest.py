@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from registry.followup import dispatch, services, tokens
+from registry.followup import lifecycle, services, tokens
 from registry.followup.models import FollowUpEvent, SurveyInvitation
 from tests.factories import PatientFactory, ProcedureFactory
 
@@ -91,7 +91,7 @@ def open_link(patient, event_code: str = "early", day: int = 14) -> Link:
     procedure = ProcedureFactory(patient=patient, performed_on=DAY0)
     services.followup_schedule_procedure(procedure_id=procedure.pk, now=at(0, 12))
     event = FollowUpEvent.objects.get(procedure=procedure, event_code=event_code)
-    assert dispatch.open_event(event_id=event.pk, now=at(day, 10))
+    assert lifecycle.open_events(event_ids=[event.pk], now=at(day, 10)).opened == 1
     invitation = SurveyInvitation.objects.select_related("event__patient", "event__site").get(event=event)
     return Link(invitation, tokens.invitation_token(invitation))
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from registry.followup import dispatch, scoring, services
+from registry.followup import lifecycle, scoring, services
 from registry.followup.models import EventStatus, FollowUpEvent, SurveyResponse, WorklistItem, WorklistKind
 from registry.surveys.models import SurveyDraft
 from tests.factories import PatientFactory, ProcedureFactory
@@ -58,8 +58,8 @@ def test_missed_survey_entered_by_phone_completes_the_event_and_closes_the_call(
 ):
     # Given the early window closed unanswered: the event is missed and on the phone worklist
     early = event(planned, "early")
-    dispatch.open_event(event_id=early.pk, now=at(14))
-    dispatch.close_event(event_id=early.pk, now=at(43))
+    lifecycle.open_events(event_ids=[early.pk], now=at(14))
+    lifecycle.miss_event(event_id=early.pk, now=at(43))
     assert WorklistItem.objects.filter(event=early, kind=WorklistKind.MISSED_EVENT, status="open").exists()
     # When, on day 45, the coordinator enters the answers taken by phone
     clock.set(at(45))
