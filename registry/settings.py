@@ -190,9 +190,10 @@ FOLLOWUP_SEND_RETRY_SECONDS = env.int("FOLLOWUP_SEND_RETRY_SECONDS", default=60)
 FOLLOWUP_SEND_MAX_ATTEMPTS = env.int("FOLLOWUP_SEND_MAX_ATTEMPTS", default=8)
 
 # --- Patient surveys (registry/surveys) ----------------------------------------------------------
-# Per client address: every survey request, and "link not available" answers (guessing links).
-SURVEY_RATE_LIMIT = env.str("SURVEY_RATE_LIMIT", default="120/m")
-SURVEY_CLOSED_RATE_LIMIT = env.str("SURVEY_CLOSED_RATE_LIMIT", default="20/h")
+# Guessing: links that match no invitation, per client address (see TRUSTED_PROXY_*). A genuine
+# link is never refused for its address, only when that one link is flooded.
+SURVEY_UNKNOWN_LINK_RATE_LIMIT = env.str("SURVEY_UNKNOWN_LINK_RATE_LIMIT", default="20/h")
+SURVEY_LINK_RATE_LIMIT = env.str("SURVEY_LINK_RATE_LIMIT", default="120/m")
 # Shown on the page of a link nobody knows (no site to name); a site's own contact otherwise.
 REGISTRY_CONTACT_EMAIL = env.str("REGISTRY_CONTACT_EMAIL", default="")
 REGISTRY_CONTACT_PHONE = env.str("REGISTRY_CONTACT_PHONE", default="")
@@ -278,7 +279,6 @@ SPECTACULAR_SETTINGS = {
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Security -----------------------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -295,12 +295,34 @@ if not DEBUG:
 # person's typos would lock out the whole department. We lock the account being attacked.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["axes.W006"])
 
+# --- Hostile networks and inputs (issue #12) ----------------------------------------------------
+# Which reverse proxies may tell us the client's address (registry/core/network.py); none by
+# default. docker-compose.yml's Caddy is one proxy: TRUSTED_PROXY_COUNT=1.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_ADDRESSES = env.list("TRUSTED_PROXY_ADDRESSES", default=[])
+# X-Forwarded-Proto is believed only when a proxy that sets it is configured in front.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", default=False) else None
+)
+# Bodies and JSON bounded before anything parses them (registry/core/limits.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+JSON_MAX_DEPTH = 32
+# The .env.example placeholders must never reach production.
+PLACEHOLDER_SECRETS = ("change-me", "changeme")
+if not DEBUG:
+    for name, value in (("SECRET_KEY", SECRET_KEY), ("the database password", DATABASES["default"].get("PASSWORD"))):
+        if any(marker in str(value or "").lower() for marker in PLACEHOLDER_SECRETS):
+            raise ImproperlyConfigured(f"{name} is still the .env.example placeholder: set a real secret in .env.")
+
 # --- Logging: no PHI goes into log lines; log ids (study ids, row ids) only. ---------------------
+# Survey and stop links, password-reset links: their token is replaced before any handler writes.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "registry.core.logredact.RedactTokensFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
