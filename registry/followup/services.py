@@ -513,6 +513,8 @@ def survey_response_record(
             event_code, procedure = event.event_code, event.procedure
         if not event_code:
             raise ValidationError({"__all__": "Say which time point these answers belong to."})
+        if procedure is not None and procedure.patient_id != patient.pk:
+            raise ValidationError({"procedure": "This procedure belongs to another patient."})
         response = SurveyResponse.objects.create(
             patient=patient,
             procedure=procedure,
