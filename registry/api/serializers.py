@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry import access
+from registry.core.models import FREE_TEXT_MAX_LENGTH
 from registry.followup.models import FollowUpEvent, ResponseSource, SurveyResponse, WorklistItem
 from registry.followup.scoring import ODI_SECTIONS, RED_FLAG_CODES
 from registry.followup.services import BONE_HEALTH_OUTCOMES
@@ -143,7 +144,7 @@ class ConsentSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ConsentStatus.choices)
     effective_on = serializers.DateField()
     form_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=FREE_TEXT_MAX_LENGTH)
 
 
 class DeceasedSerializer(serializers.Serializer):
@@ -570,7 +571,7 @@ class BoneHealthResolveSerializer(serializers.Serializer):
     t_score = serializers.DecimalField(
         max_digits=3, decimal_places=1, min_value=-7, max_value=4, required=False, allow_null=True
     )
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=FREE_TEXT_MAX_LENGTH)
 
 
 class WorklistItemSerializer(serializers.ModelSerializer):
@@ -598,7 +599,7 @@ class WorklistItemSerializer(serializers.ModelSerializer):
 
 
 class WorklistDoneSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=FREE_TEXT_MAX_LENGTH)
 
 
 @extend_schema_field(OpenApiTypes.OBJECT)

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from registry.core.audit import acting_as, system_user
+from registry.core.models import check_free_text
 from registry.followup import clock, scoring
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
@@ -592,6 +593,7 @@ def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, no
 @transaction.atomic
 def worklist_item_done(*, item: WorklistItem, acting_user, note: str = "", now: datetime | None = None) -> WorklistItem:
     now = now or clock.now()
+    note = check_free_text(note, field="note")
     item = WorklistItem.objects.select_for_update().get(pk=item.pk)
     if item.status == WorklistStatus.DONE:
         return item
@@ -599,7 +601,7 @@ def worklist_item_done(*, item: WorklistItem, acting_user, note: str = "", now: 
         action = item.bone_health_action
         if action.status == BoneHealthActionStatus.DUE:
             raise ValidationError({"__all__": "Record the outcome of the bone-health action (done, declined, n/a)."})
-    item.status, item.note, item.done_by, item.done_at = WorklistStatus.DONE, note.strip(), acting_user, now
+    item.status, item.note, item.done_by, item.done_at = WorklistStatus.DONE, note, acting_user, now
     item.save(update_fields=["status", "note", "done_by", "done_at", "updated_at"])
     return item
 

@@ -57,3 +57,65 @@ def test_a_form_encoded_body_over_the_bound_is_refused_too(api_for, coordinator_
     )
     assert response.status_code == 400
     assert response.json() == {"detail": "The request body is larger than 10000 bytes."}
+
+
+# --- Free text -------------------------------------------------------------------------------
+
+
+def test_a_two_megabyte_consent_note_is_refused_with_a_message_on_the_field(api_for, coordinator_a, site_a):
+    from registry.patients.models import ConsentEvent
+
+    patient = PatientFactory(site=site_a)
+    body = {"status": "consented", "effective_on": "2026-01-05", "note": "x" * 2_000_000}
+    response = api_for(coordinator_a).post(f"/api/patients/{patient.pk}/consent/", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"note": ["Ensure this field has no more than 4000 characters."]}
+    assert not ConsentEvent.objects.filter(patient=patient, note__startswith="xxx").exists()
+
+
+def test_procedure_notes_over_the_bound_are_refused_and_the_patient_is_kept(api_for, coordinator_a, site_a):
+    from tests.factories import ProcedureFactory
+
+    procedure = ProcedureFactory(patient=PatientFactory(site=site_a), notes="Uneventful.")
+    api = api_for(coordinator_a)
+    response = api.patch(f"/api/procedures/{procedure.pk}/", {"notes": "y" * 4001}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["notes"]
+    procedure.refresh_from_db()
+    assert procedure.notes == "Uneventful."
+    # Exactly at the bound is accepted
+    assert api.patch(f"/api/procedures/{procedure.pk}/", {"notes": "y" * 4000}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "factory"),
+    [
+        ("procedures_procedure", "notes", "ProcedureFactory"),
+        ("procedures_complication", "description", "ComplicationFactory"),
+    ],
+)
+def test_the_database_refuses_free_text_over_the_bound_when_the_model_is_bypassed(table, column, factory):
+    from django.db import IntegrityError, connection, transaction
+
+    import tests.factories as factories
+
+    row = getattr(factories, factory)()
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {column} = repeat('z', 4001) WHERE id = %s", [row.pk])  # noqa: S608
+
+
+def test_services_refuse_an_over_long_note_with_a_field_message(site_a, coordinator_a):
+    from django.core.exceptions import ValidationError
+
+    from registry.patients.services import consent_record
+
+    patient = PatientFactory(site=site_a)
+    with pytest.raises(ValidationError) as refused:
+        consent_record(
+            patient=patient,
+            acting_user=coordinator_a,
+            status="consented",
+            effective_on=patient.date_of_birth.replace(year=2025),
+            note="n" * 4001,
+        )
+    assert refused.value.message_dict == {"note": ["Keep this to 4000 characters."]}
