@@ -137,3 +137,20 @@ def test_api_keeps_to_its_schema_for_coordinator_a(case, case_a, coordinator_a, 
     _point_at_real_records(case, case_a, product)
     response = case.call(headers={"Authorization": f"Token {token.key}"})
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+
+
+@api_schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES // 3,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+@pytest.mark.django_db
+def test_api_keeps_to_its_schema_for_a_reviewer(case, case_a, reviewer_a, product):
+    # A reviewer sees aggregates only: every identified endpoint answers as documented (404).
+    token, _ = Token.objects.get_or_create(user=reviewer_a)
+    _point_at_real_records(case, case_a, product)
+    response = case.call(headers={"Authorization": f"Token {token.key}"})
+    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
