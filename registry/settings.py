@@ -5,6 +5,7 @@ broker under ``var/``, and writes email to ``var/outbox``. Production sets ``DEB
 must then provide ``SECRET_KEY``; see README.md for every variable.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -306,13 +307,17 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["axes.W006"
 # default. docker-compose.yml's Caddy is one proxy: TRUSTED_PROXY_COUNT=1.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TRUSTED_PROXY_ADDRESSES = env.list("TRUSTED_PROXY_ADDRESSES", default=[])
+for _proxy in TRUSTED_PROXY_ADDRESSES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXY_ADDRESSES: {exc}") from exc
 # X-Forwarded-Proto is believed only when a proxy that sets it is configured in front.
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", default=False) else None
 )
 # API bodies and JSON bounded before anything parses them (registry/api/parsers.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
-DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 JSON_MAX_DEPTH = 32
 # The .env.example placeholders must never reach production.
 PLACEHOLDER_SECRETS = ("change-me", "changeme")

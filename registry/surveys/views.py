@@ -3,8 +3,8 @@
 Patient pages work without JavaScript: every step is a plain form that posts its answers, which
 are saved as a draft on the server before anything else happens (validation errors, "Back", a
 language switch), so nothing already entered is lost. An unknown, expired or used link gets one
-page, with one status code, counted by one rate limit; only the contact it shows differs (the
-site's when the link is known, the registry's otherwise).
+page, with one status code; only the contact it shows differs (the site's when the link is known,
+the registry's otherwise). Only unknown links count towards an address's guessing limit.
 """
 
 from __future__ import annotations
