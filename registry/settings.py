@@ -270,6 +270,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # registry/api: request and response components apart (read-only fields), named choice sets.
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "registry.api.schema.document_access_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ConsentStatusEnum": "registry.patients.models.ConsentStatus",
         "OsteoporosisTherapyEnum": "registry.patients.models.OsteoporosisTherapy",

@@ -129,3 +129,23 @@ SURVEY_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+
+
+def document_access_answers(result, generator, request, public):
+    """Every operation may answer 401 (no credentials) and 404 (a user without identified access
+    gets 404 everywhere, as on the screens; another site's record is 404 too): say so once here
+    rather than on each view. A drf-spectacular postprocessing hook."""
+    detail = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+    answers = {
+        "401": "Authentication credentials were not provided or are not valid.",
+        "404": "No such record at your sites, or your role sees aggregates only (reviewers).",
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, description in answers.items():
+                operation["responses"].setdefault(
+                    code, {"description": description, "content": {"application/json": {"schema": detail}}}
+                )
+    return result
