@@ -133,8 +133,9 @@ SURVEY_EXAMPLE = OpenApiExample(
 
 def document_access_answers(result, generator, request, public):
     """Every operation may answer 401 (no credentials) and 404 (a user without identified access
-    gets 404 everywhere, as on the screens; another site's record is 404 too): say so once here
-    rather than on each view. A drf-spectacular postprocessing hook."""
+    gets 404 everywhere, as on the screens; another site's record is 404 too), and one with query
+    parameters or a body 400: say so once here rather than on each view. A drf-spectacular
+    postprocessing hook."""
     detail = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
     answers = {
         "401": "Authentication credentials were not provided or are not valid.",
@@ -144,7 +145,10 @@ def document_access_answers(result, generator, request, public):
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for code, description in answers.items():
+            # Filters and bodies are checked: a bad value is a 400 with a message per parameter or field.
+            checked = any(p.get("in") == "query" for p in operation.get("parameters", [])) or "requestBody" in operation
+            extra = {"400": "A filter value or a body field is not valid; a message per name."} if checked else {}
+            for code, description in {**answers, **extra}.items():
                 operation["responses"].setdefault(
                     code, {"description": description, "content": {"application/json": {"schema": detail}}}
                 )

@@ -80,6 +80,12 @@ class EntrySiteField(serializers.SlugRelatedField):
         sites = access.sites_for_user(request.user) if request else Site.objects.none()
         return sites if ids is None else sites.filter(id__in=ids)
 
+    def to_internal_value(self, data):
+        # PostgreSQL cannot even compare text holding NUL: such a code is simply no site of ours.
+        if "\x00" in str(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value="")
+        return super().to_internal_value(data)
+
 
 # --- Sites and catalogue --------------------------------------------------------------------------
 

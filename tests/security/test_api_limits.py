@@ -119,3 +119,11 @@ def test_services_refuse_an_over_long_note_with_a_field_message(site_a, coordina
             note="n" * 4001,
         )
     assert refused.value.message_dict == {"note": ["Keep this to 4000 characters."]}
+
+
+def test_a_nul_byte_in_a_site_code_is_a_400_not_a_500(api_for, coordinator_a, site_a):
+    # Found by schemathesis: PostgreSQL refuses to compare text holding NUL (DataError, a 500)
+    body = {"site": "T\x00L", "mrn": "H1", "given_name": "Ana", "family_name": "Ruiz", "sex": "female"}
+    response = api_for(coordinator_a).post("/api/patients/", {**body, "date_of_birth": "1950-01-01"}, format="json")
+    assert response.status_code == 400
+    assert "site" in response.json()
