@@ -138,18 +138,18 @@ def document_access_answers(result, generator, request, public):
     postprocessing hook."""
     detail = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
     answers = {
-        "401": "Authentication credentials were not provided or are not valid.",
-        "404": "No such record at your sites, or your role sees aggregates only (reviewers).",
+        "401": ("Authentication credentials were not provided or are not valid.", detail),
+        "404": ("No such record at your sites, or your role sees aggregates only (reviewers).", detail),
     }
+    # Filters and bodies are checked: a list of messages per parameter or field, or one `detail`.
+    invalid = ("A filter value or a body field is not valid: messages per name, or a `detail`.", {"type": "object"})
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            # Filters and bodies are checked: a bad value is a 400 with a message per parameter or field.
             checked = any(p.get("in") == "query" for p in operation.get("parameters", [])) or "requestBody" in operation
-            extra = {"400": "A filter value or a body field is not valid; a message per name."} if checked else {}
-            for code, description in {**answers, **extra}.items():
+            for code, (description, schema) in {**answers, **({"400": invalid} if checked else {})}.items():
                 operation["responses"].setdefault(
-                    code, {"description": description, "content": {"application/json": {"schema": detail}}}
+                    code, {"description": description, "content": {"application/json": {"schema": schema}}}
                 )
     return result
