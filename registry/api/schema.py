@@ -143,7 +143,12 @@ def document_access_answers(result, generator, request, public):
     }
     # Filters and bodies are checked: a list of messages per parameter or field, or one `detail`.
     invalid = ("A filter value or a body field is not valid: messages per name, or a `detail`.", {"type": "object"})
-    for operations in result.get("paths", {}).values():
+    for path, operations in result.get("paths", {}).items():
+        if path == "/api/schema/":
+            # The document answers in the format asked for, whatever the status: no content type.
+            for operation in operations.values():
+                operation["responses"].setdefault("404", {"description": "No such format (`format`)."})
+            continue
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
