@@ -15,4 +15,4 @@ RUN useradd --system --uid 1000 registry \
 USER registry
 
 EXPOSE 8000
-CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "registry.wsgi:application", "--config", "gunicorn.conf.py"]

@@ -5,6 +5,7 @@ broker under ``var/``, and writes email to ``var/outbox``. Production sets ``DEB
 must then provide ``SECRET_KEY``; see README.md for every variable.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,9 +220,10 @@ MONITORING_CUSUM_MULTIPLE = env.float("MONITORING_CUSUM_MULTIPLE", default=2.0)
 MONITORING_CUSUM_H = env.float("MONITORING_CUSUM_H", default=4.5)
 
 # --- Patient surveys (registry/surveys) ----------------------------------------------------------
-# Per client address: every survey request, and "link not available" answers (guessing links).
-SURVEY_RATE_LIMIT = env.str("SURVEY_RATE_LIMIT", default="120/m")
-SURVEY_CLOSED_RATE_LIMIT = env.str("SURVEY_CLOSED_RATE_LIMIT", default="20/h")
+# Guessing: links that match no invitation, per client address (see TRUSTED_PROXY_*). A genuine
+# link is never refused for its address, only when that one link is flooded.
+SURVEY_UNKNOWN_LINK_RATE_LIMIT = env.str("SURVEY_UNKNOWN_LINK_RATE_LIMIT", default="20/h")
+SURVEY_LINK_RATE_LIMIT = env.str("SURVEY_LINK_RATE_LIMIT", default="120/m")
 # Shown on the page of a link nobody knows (no site to name); a site's own contact otherwise.
 REGISTRY_CONTACT_EMAIL = env.str("REGISTRY_CONTACT_EMAIL", default="")
 REGISTRY_CONTACT_PHONE = env.str("REGISTRY_CONTACT_PHONE", default="")
@@ -278,6 +280,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "registry.api.authentication.ThrottledTokenAuthentication",
     ],
+    # Bounded body size and JSON depth (registry/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "registry.api.parsers.BoundedJSONParser",
+        "registry.api.parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -304,6 +312,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # registry/api: request and response components apart (read-only fields), named choice sets.
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "registry.api.schema.document_access_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ConsentStatusEnum": "registry.patients.models.ConsentStatus",
         "OsteoporosisTherapyEnum": "registry.patients.models.OsteoporosisTherapy",
@@ -320,7 +332,6 @@ SPECTACULAR_SETTINGS = {
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Security -----------------------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -335,14 +346,46 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
+# --- Hostile networks and inputs (issue #12) ----------------------------------------------------
+# Which reverse proxies may tell us the client's address (registry/core/network.py); none by
+# default. docker-compose.yml's Caddy is one proxy: TRUSTED_PROXY_COUNT=1.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_ADDRESSES = env.list("TRUSTED_PROXY_ADDRESSES", default=[])
+for _proxy in TRUSTED_PROXY_ADDRESSES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXY_ADDRESSES: {exc}") from exc
+# X-Forwarded-Proto is believed only when a proxy that sets it is configured in front.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", default=False) else None
+)
+# API bodies and JSON bounded before anything parses them (registry/api/parsers.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+JSON_MAX_DEPTH = 32
+# The .env.example placeholders must never reach production.
+PLACEHOLDER_SECRETS = ("change-me", "changeme")
+if not DEBUG:
+    for name, value in (("SECRET_KEY", SECRET_KEY), ("the database password", DATABASES["default"].get("PASSWORD"))):
+        if any(marker in str(value or "").lower() for marker in PLACEHOLDER_SECRETS):
+            raise ImproperlyConfigured(f"{name} is still the .env.example placeholder: set a real secret in .env.")
+
 # --- Logging: no PHI goes into log lines; log ids (study ids, row ids) only. ---------------------
+# Survey and stop links, password-reset links: their token is replaced before any handler writes.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "registry.core.logredact.RedactTokensFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Replace Django's default handlers (unfiltered: "Not Found: /s/<token>/", runserver's
+        # request lines) with the filtered one.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Issue #12: API tokens, two-factor authentication, CSP and Permissions-Policy ----------------

@@ -9,11 +9,13 @@ are under ``non_field_errors``.
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler
 
+from registry.api.parsers import body_too_large
 from registry.procedures.services import ConfirmationRequired
 
 NON_FIELD = "non_field_errors"
@@ -75,6 +77,8 @@ def api_exception_handler(exc, context):
     """The views' handler (``ServiceView.get_exception_handler``)."""
     if isinstance(exc, ConfirmationRequired):
         exc = ConfirmationNeeded(exc.warnings)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = body_too_large()
     elif isinstance(exc, DjangoValidationError):
         exc = from_django(exc)
     if isinstance(exc, ValidationError):

@@ -1,12 +1,17 @@
 """Query filters. Only pseudonyms, ids, vocabulary values and dates: never a name, MRN or date of
 birth (those would end up in URLs, proxies and logs); search by those through POST
 ``/api/patients/search/``.
+
+Every filter by another record's id chooses among the records the user may see
+(``ScopedChoiceFilter``): another site's existing id gets the same "not a valid choice" answer as
+an id that does not exist, so a filter cannot be used to learn which ids exist elsewhere.
 """
 
 from __future__ import annotations
 
 import django_filters as filters
 
+from registry import access
 from registry.followup.models import EventStatus, FollowUpEvent, SurveyResponse, WorklistItem
 from registry.patients.models import BoneHealthAction, Patient
 from registry.procedures.models import (
@@ -17,6 +22,26 @@ from registry.procedures.models import (
     VertebralLevel,
     normalise_lot_number,
 )
+
+
+class ScopedChoiceFilter(filters.ModelChoiceFilter):
+    """An id filter over ``model`` rows of the requesting user's sites only."""
+
+    def __init__(self, model, site_field="site", **kwargs):
+        def visible(request):
+            if request is None:  # schema generation
+                return model.objects.none()
+            return access.scope_to_sites(model.objects.all(), request.user, site_field=site_field)
+
+        super().__init__(queryset=visible, **kwargs)
+
+
+def patient_filter(**kwargs) -> ScopedChoiceFilter:
+    return ScopedChoiceFilter(Patient, **kwargs)
+
+
+def procedure_filter(**kwargs) -> ScopedChoiceFilter:
+    return ScopedChoiceFilter(Procedure, **kwargs)
 
 
 class SiteCodeFilter(filters.CharFilter):
@@ -38,6 +63,7 @@ class PatientFilter(filters.FilterSet):
 
 class ProcedureFilter(filters.FilterSet):
     site = SiteCodeFilter()
+    patient = patient_filter()
     study_id = filters.CharFilter(field_name="patient__study_id")
     performed_after = filters.DateFilter(field_name="performed_on", lookup_expr="gte")
     performed_before = filters.DateFilter(field_name="performed_on", lookup_expr="lte")
@@ -50,6 +76,7 @@ class ProcedureFilter(filters.FilterSet):
 class TreatedLevelFilter(filters.FilterSet):
     level = filters.ChoiceFilter(choices=[(level.name, level.name) for level in VertebralLevel], method="by_level")
     lot_number = filters.CharFilter(method="by_lot", label="Lot number (any case, spaces or dashes)")
+    procedure = procedure_filter()
     study_id = filters.CharFilter(field_name="procedure__patient__study_id")
 
     class Meta:
@@ -64,7 +91,8 @@ class TreatedLevelFilter(filters.FilterSet):
 
 
 class LeakFilter(filters.FilterSet):
-    procedure = filters.NumberFilter(field_name="treated_level__procedure")
+    procedure = procedure_filter(field_name="treated_level__procedure")
+    treated_level = ScopedChoiceFilter(TreatedLevel, site_field="procedure__site")
 
     class Meta:
         model = CementLeak
@@ -72,6 +100,8 @@ class LeakFilter(filters.FilterSet):
 
 
 class ComplicationFilter(filters.FilterSet):
+    patient = patient_filter()
+    procedure = procedure_filter()
     onset_after = filters.DateFilter(field_name="onset_on", lookup_expr="gte")
     onset_before = filters.DateFilter(field_name="onset_on", lookup_expr="lte")
 
@@ -82,6 +112,8 @@ class ComplicationFilter(filters.FilterSet):
 
 class FollowUpEventFilter(filters.FilterSet):
     site = SiteCodeFilter()
+    patient = patient_filter()
+    procedure = procedure_filter()
     status = filters.MultipleChoiceFilter(choices=EventStatus.choices)
     closes_after = filters.DateFilter(field_name="window_closes_on", lookup_expr="gte")
     closes_before = filters.DateFilter(field_name="window_closes_on", lookup_expr="lte")
@@ -92,6 +124,9 @@ class FollowUpEventFilter(filters.FilterSet):
 
 
 class SurveyResponseFilter(filters.FilterSet):
+    patient = patient_filter()
+    procedure = procedure_filter()
+    event = ScopedChoiceFilter(FollowUpEvent)
     collected_after = filters.DateFilter(field_name="collected_on", lookup_expr="gte")
     collected_before = filters.DateFilter(field_name="collected_on", lookup_expr="lte")
 
@@ -101,6 +136,8 @@ class SurveyResponseFilter(filters.FilterSet):
 
 
 class BoneHealthActionFilter(filters.FilterSet):
+    patient = patient_filter()
+    procedure = procedure_filter()
     due_before = filters.DateFilter(field_name="due_on", lookup_expr="lte")
 
     class Meta:
@@ -110,6 +147,7 @@ class BoneHealthActionFilter(filters.FilterSet):
 
 class WorklistItemFilter(filters.FilterSet):
     site = SiteCodeFilter()
+    patient = patient_filter()
     due_before = filters.DateFilter(field_name="due_on", lookup_expr="lte")
 
     class Meta:

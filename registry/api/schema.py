@@ -129,3 +129,32 @@ SURVEY_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+
+
+def document_access_answers(result, generator, request, public):
+    """Every operation may answer 401 (no credentials) and 404 (a user without identified access
+    gets 404 everywhere, as on the screens; another site's record is 404 too), and one with query
+    parameters or a body 400: say so once here rather than on each view. A drf-spectacular
+    postprocessing hook."""
+    detail = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+    answers = {
+        "401": ("Authentication credentials were not provided or are not valid.", detail),
+        "404": ("No such record at your sites, or your role sees aggregates only (reviewers).", detail),
+    }
+    # Filters and bodies are checked: a list of messages per parameter or field, or one `detail`.
+    invalid = ("A filter value or a body field is not valid: messages per name, or a `detail`.", {"type": "object"})
+    for path, operations in result.get("paths", {}).items():
+        if path == "/api/schema/":
+            # The document answers in the format asked for, whatever the status: no content type.
+            for operation in operations.values():
+                operation["responses"].setdefault("404", {"description": "No such format (`format`)."})
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            checked = any(p.get("in") == "query" for p in operation.get("parameters", [])) or "requestBody" in operation
+            for code, (description, schema) in {**answers, **({"400": invalid} if checked else {})}.items():
+                operation["responses"].setdefault(
+                    code, {"description": description, "content": {"application/json": {"schema": schema}}}
+                )
+    return result

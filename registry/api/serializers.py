@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry import access
+from registry.core.models import FREE_TEXT_MAX_LENGTH
 from registry.core.numbers import DecimalCommaSerializerField
 from registry.followup import lifecycle
 from registry.followup.models import FollowUpEvent, MessageKind, ResponseSource, SurveyResponse, WorklistItem
@@ -149,7 +150,7 @@ class ConsentSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ConsentStatus.choices)
     effective_on = serializers.DateField()
     form_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=FREE_TEXT_MAX_LENGTH)
 
 
 class DeceasedSerializer(serializers.Serializer):
@@ -604,7 +605,7 @@ class BoneHealthResolveSerializer(serializers.Serializer):
     t_score = DecimalCommaSerializerField(
         max_digits=3, decimal_places=1, min_value=-7, max_value=4, required=False, allow_null=True
     )
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=FREE_TEXT_MAX_LENGTH)
 
 
 class WorklistItemSerializer(serializers.ModelSerializer):
@@ -632,7 +633,7 @@ class WorklistItemSerializer(serializers.ModelSerializer):
 
 
 class WorklistDoneSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=FREE_TEXT_MAX_LENGTH)
 
 
 @extend_schema_field(OpenApiTypes.OBJECT)

@@ -1,12 +1,15 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from registry.core.models import FREE_TEXT_MAX_LENGTH
 from registry.followup.models import StaffMailPreference, WorklistKind
 from registry.patients.models import BoneHealthActionStatus
 
 
 class WorklistDoneForm(forms.Form):
-    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    note = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=FREE_TEXT_MAX_LENGTH
+    )
 
 
 class BoneHealthOutcomeForm(WorklistDoneForm):

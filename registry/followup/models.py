@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from registry.core.audit import audited
-from registry.core.models import TimeStampedModel
+from registry.core.models import TimeStampedModel, bounded_text, bounded_text_constraint
 from registry.patients.models import Language
 
 # Instrument codes a protocol event may list (scoring.py / instruments/ name the first three).
@@ -393,7 +393,7 @@ class WorklistItem(TimeStampedModel):
     response = models.ForeignKey(SurveyResponse, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=5, choices=WorklistStatus.choices, default=WorklistStatus.OPEN)
     due_on = models.DateField()
-    note = models.TextField(blank=True)
+    note = bounded_text(blank=True)
     # Who at the site is taking care of it; anyone with data-entry rights at the site may take it.
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -408,6 +408,7 @@ class WorklistItem(TimeStampedModel):
     class Meta:
         ordering = ["due_on", "id"]
         constraints = [
+            bounded_text_constraint("note", name="worklist_note_length"),
             # One open item per source: a second sweep or a retried task cannot add a copy.
             models.UniqueConstraint(
                 fields=["event", "kind"],

@@ -34,6 +34,7 @@ from django.db.models import Q
 from registry import access
 from registry.core.audit import acting_as, current_actor
 from registry.core.events import announce_on_commit, survey_response_recorded
+from registry.core.models import check_free_text
 from registry.followup import clock, lifecycle, queueing, scoring, staffmail
 from registry.followup.instruments import FOLLOWUP_OPTION_CODES
 from registry.followup.models import (
@@ -484,6 +485,8 @@ def survey_response_record(
             event_code, procedure = event.event_code, event.procedure
         if not event_code:
             raise ValidationError({"__all__": "Say which time point these answers belong to."})
+        if procedure is not None and procedure.patient_id != patient.pk:
+            raise ValidationError({"procedure": "This procedure belongs to another patient."})
         response = SurveyResponse.objects.create(
             patient=patient,
             procedure=procedure,
@@ -531,6 +534,7 @@ def _raise_red_flag(*, response: SurveyResponse, event: FollowUpEvent | None, no
 @transaction.atomic
 def worklist_item_done(*, item: WorklistItem, acting_user, note: str = "", now: datetime | None = None) -> WorklistItem:
     now = now or clock.now()
+    note = check_free_text(note, field="note")
     item = WorklistItem.objects.select_for_update().get(pk=item.pk)
     if item.status == WorklistStatus.DONE:
         return item
@@ -538,7 +542,7 @@ def worklist_item_done(*, item: WorklistItem, acting_user, note: str = "", now: 
         action = item.bone_health_action
         if action.status == BoneHealthActionStatus.DUE:
             raise ValidationError({"__all__": "Record the outcome of the bone-health action (done, declined, n/a)."})
-    item.status, item.note, item.done_by, item.done_at = WorklistStatus.DONE, note.strip(), acting_user, now
+    item.status, item.note, item.done_by, item.done_at = WorklistStatus.DONE, note, acting_user, now
     item.save(update_fields=["status", "note", "done_by", "done_at", "updated_at"])
     return item
 

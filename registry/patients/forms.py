@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from registry.core.models import FREE_TEXT_MAX_LENGTH
 from registry.core.numbers import DecimalCommaFormField
 from registry.patients.models import ConsentStatus, Patient
 from registry.patients.selectors import FollowUpStatus
@@ -114,12 +115,16 @@ class ConsentForm(forms.Form):
     status = forms.ChoiceField(label=_("Consent decision"), choices=ConsentStatus.choices)
     effective_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     form_version = forms.CharField(label=_("Form version"), required=False, max_length=40)
-    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=FREE_TEXT_MAX_LENGTH
+    )
 
 
 class WithdrawConsentForm(forms.Form):
     effective_on = forms.DateField(label=_("Date of withdrawal"), widget=forms.DateInput(attrs={"type": "date"}))
-    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=FREE_TEXT_MAX_LENGTH
+    )
 
 
 class DeceasedForm(forms.Form):

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from registry.core.audit import audited
-from registry.core.models import TimeStampedModel
+from registry.core.models import TimeStampedModel, bounded_text, bounded_text_constraint
 
 
 def validate_holiday_country(value: str) -> None:
@@ -298,12 +298,13 @@ class ConsentEvent(models.Model):
     status = models.CharField(max_length=10, choices=ConsentStatus.choices)
     effective_on = models.DateField()
     form_version = models.CharField(max_length=40, blank=True)
-    note = models.TextField(blank=True)
+    note = bounded_text(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["patient", "recorded_at"]
+        constraints = [bounded_text_constraint("note", name="consent_event_note_length")]
 
     def __str__(self) -> str:
         return f"{self.patient_id}: {self.status} on {self.effective_on}"
@@ -341,7 +342,7 @@ class BoneHealthAction(TimeStampedModel):
         validators=[MinValueValidator(T_SCORE_MIN), MaxValueValidator(T_SCORE_MAX)],
     )
     therapy = models.CharField(max_length=32, choices=OsteoporosisTherapy.choices, blank=True)
-    note = models.TextField(blank=True)
+    note = bounded_text(blank=True)
     acted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -354,6 +355,7 @@ class BoneHealthAction(TimeStampedModel):
     class Meta:
         ordering = ["due_on", "id"]
         constraints = [
+            bounded_text_constraint("note", name="bone_health_note_length"),
             models.UniqueConstraint(
                 fields=["procedure", "kind"],
                 condition=Q(procedure__isnull=False),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from registry import access
 from registry.core.audit import acting_as, system_user
 from registry.core.events import announce_on_commit, patient_consented, patient_contact_stopped
+from registry.core.models import check_free_text
 from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
 
 # Fields a coordinator may change through ``patient_update``; study id, site and consent are not
@@ -133,6 +134,7 @@ def consent_record(
         raise ValidationError({"status": _("Unknown consent status.")})
     if effective_on is None:
         raise ValidationError({"effective_on": _("Give the date of the decision.")})
+    note = check_free_text(note, field="note")
     if effective_on > timezone.localdate():
         raise ValidationError({"effective_on": _("This date is in the future.")})
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -152,7 +154,7 @@ def consent_record(
         status=status,
         effective_on=effective_on,
         form_version=form_version.strip(),
-        note=note.strip(),
+        note=note,
         recorded_by=acting_user,
     )
     if status == ConsentStatus.WITHDRAWN and not was_withdrawn:

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from registry.core.audit import audited
-from registry.core.models import TimeStampedModel
+from registry.core.models import TimeStampedModel, bounded_text, bounded_text_constraint
 from registry.patients.models import validate_not_future
 
 # --- Vocabularies --------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class Procedure(TimeStampedModel):
         "post-procedure neuro check", max_length=12, choices=NeuroCheck.choices, default=NeuroCheck.NORMAL
     )
     baseline_karnofsky = models.PositiveSmallIntegerField(null=True, blank=True)
-    notes = models.TextField(blank=True)
+    notes = bounded_text(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
 
     history = audited()
@@ -415,6 +415,7 @@ class Procedure(TimeStampedModel):
     class Meta:
         ordering = ["-performed_on", "-id"]
         constraints = [
+            bounded_text_constraint("notes", name="procedure_notes_length"),
             models.CheckConstraint(
                 condition=Q(fluoroscopy_seconds__isnull=True) | Q(fluoroscopy_seconds__lte=FLUORO_SECONDS_MAX),
                 name="procedure_fluoroscopy_range",
@@ -553,7 +554,7 @@ class Complication(TimeStampedModel):
     management = models.CharField(max_length=16, choices=Management.choices, blank=True)
     outcome = models.CharField(max_length=20, choices=ComplicationOutcome.choices, default=ComplicationOutcome.ONGOING)
     resolved_on = models.DateField(null=True, blank=True, validators=[validate_not_future])
-    description = models.TextField(blank=True)
+    description = bounded_text(blank=True)
     # Adjudication: an investigator confirms type and severity and judges the relation.
     relation_to_procedure = models.CharField(max_length=10, choices=AdverseEventRelation.choices, blank=True)
     signed_off_by = models.ForeignKey(
@@ -566,6 +567,7 @@ class Complication(TimeStampedModel):
     class Meta:
         ordering = ["onset_on", "id"]
         constraints = [
+            bounded_text_constraint("description", name="complication_description_length"),
             models.CheckConstraint(
                 condition=Q(resolved_on__isnull=True) | Q(resolved_on__gte=models.F("onset_on")),
                 name="complication_resolved_after_onset",

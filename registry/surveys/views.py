@@ -3,9 +3,9 @@
 Patient pages work without JavaScript: every step is a plain form that posts its answers, which
 are saved as a draft on the server before anything else happens (validation errors, "Back", a
 language switch), so nothing already entered is lost. An unknown, expired or cancelled link gets
-one page, with one status code, counted by one rate limit; only the contact it shows differs (the
-site's when the link is known, the registry's otherwise). A link already answered thanks the
-patient again, in their language.
+one page, with one status code; only the contact it shows differs (the site's when the link is
+known, the registry's otherwise). Only unknown links count towards an address's guessing limit.
+A link already answered thanks the patient again, in their language.
 """
 
 from __future__ import annotations
@@ -44,17 +44,31 @@ CLOSED_STATUS = 404
 
 
 def patient_endpoint(view):
-    """Rate-limited per address, never cached (answers on a shared computer), GET and POST only."""
+    """Looks the link up once, never cached (answers on a shared computer), GET and POST only.
+
+    An unknown link counts against its address's guessing limit and gets the closed page (or,
+    over the limit, the rate-limited page); a genuine link is limited only per link, so a patient
+    whose address is blocked (a shared proxy, a guesser next door) still gets in.
+    """
 
     @never_cache
     @require_http_methods(["GET", "POST"])
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if ratelimit.request_is_limited(request):
-            return _patient_render(request, "surveys/rate_limited.html", {}, _request_language(request), status=429)
-        return view(request, *args, **kwargs)
+    def wrapper(request, token: str):
+        invitation = tokens.invitation_by_token(token)
+        if invitation is None:
+            if ratelimit.unknown_link_is_limited(request):
+                return _rate_limited(request)
+            return _closed(request, None)
+        if ratelimit.link_is_flooded(request, invitation):
+            return _rate_limited(request)
+        return view(request, token, invitation)
 
     return wrapper
+
+
+def _rate_limited(request):
+    return _patient_render(request, "surveys/rate_limited.html", {}, _request_language(request), status=429)
 
 
 def _request_language(request) -> str:
@@ -121,9 +135,8 @@ def _closed(request, invitation=None):
     """The one page for an unknown, expired or cancelled link (same template and status).
 
     Only the contact differs (the site's for a known link, the registry's otherwise), and a known
-    link speaks the patient's language.
+    link speaks the patient's language. Guessing is counted where the link is looked up.
     """
-    ratelimit.count_closed_link(request)
     language = _link_language(request, invitation)
     with translation.override(language):
         contact = _site_contact(invitation.event.site, language) if invitation is not None else _registry_contact()
@@ -151,12 +164,11 @@ def _survey_url(token: str, step: str | None = None) -> str:
 
 
 @patient_endpoint
-def survey(request, token: str):
-    invitation = tokens.invitation_by_token(token)
+def survey(request, token: str, invitation):
     now = clock.now()
-    if invitation is not None and invitation.is_spent:
+    if invitation.is_spent:
         return _already_answered(request, invitation)
-    if invitation is None or not invitation.is_usable(now):
+    if not invitation.is_usable(now):
         return _closed(request, invitation)
     event = invitation.event
     draft = SurveyDraft.objects.filter(invitation=invitation).first()
@@ -283,12 +295,11 @@ def _render_review(request, invitation, steps, order, values, language):
 
 
 @patient_endpoint
-def thanks(request, token: str):
-    invitation = tokens.invitation_by_token(token)
+def thanks(request, token: str, invitation):
     done = request.session.get(SESSION_DONE) or {}
     # Only the browser that sent the answers sees this page; anyone else holding the link gets
     # the closed page (whether red flags were answered is health information).
-    if invitation is None or done.get("invitation") != invitation.pk:
+    if done.get("invitation") != invitation.pk:
         return _closed(request, invitation)
     language = request.GET.get("lang") if request.GET.get("lang") in PATIENT_LANGUAGES else done.get("language", "en")
     with translation.override(language):
@@ -305,11 +316,8 @@ def thanks(request, token: str):
 
 
 @patient_endpoint
-def stop(request, token: str):
+def stop(request, token: str, invitation):
     """GET asks, POST stops. Honoured for any genuine link, even expired or used (an old email)."""
-    invitation = tokens.invitation_by_token(token)
-    if invitation is None:
-        return _closed(request, None)
     patient = invitation.event.patient
     language = _request_language(request) if request.GET.get("lang") else _patient_language(patient)
     context = {"site_name": invitation.event.site.name, "contact": _site_contact(invitation.event.site, language)}
