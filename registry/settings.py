@@ -144,6 +144,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_ADDRESS_FAILURE_LIMIT = env.int("AXES_ADDRESS_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+# The client address behind the configured trusted proxies (registry/core/network.py), as the
+# survey rate limits see it: behind the TLS proxy every client would otherwise be the proxy.
+AXES_CLIENT_IP_CALLABLE = "registry.core.network.client_address"
 AXES_HANDLER = "registry.accounts.lockout.AccountAndAddressLockout"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

@@ -68,3 +68,22 @@ def test_the_deploy_check_runs_with_the_axes_warnings_on():
     # tests/core/test_settings.py runs check --deploy at warning level.
     assert production_settings.SILENCED_SYSTEM_CHECKS == []
     assert "ip_address" in production_settings.AXES_LOCKOUT_PARAMETERS
+
+
+def test_behind_the_trusted_proxy_one_guesser_does_not_lock_out_the_hospital(settings):
+    """Behind the compose TLS proxy every request comes from the proxy's address: lockout by
+    address must count the client the proxy names, or one guesser locks out every user."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "172.18.0.5"
+    bystander = UserFactory(username="bystander")
+
+    def via_proxy(username, password, client_address):
+        return Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=client_address).post(
+            reverse("login"), {"username": username, "password": password}
+        )
+
+    codes = [via_proxy(f"staff{i % 7}", "Summer2026!", ATTACKER).status_code for i in range(20)]
+
+    assert codes[-1] == 429
+    assert via_proxy(bystander.username, PASSWORD, ATTACKER).status_code == 429
+    assert via_proxy(bystander.username, PASSWORD, HOSPITAL).status_code == 302
