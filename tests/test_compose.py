@@ -70,3 +70,16 @@ def test_env_example_names_every_required_variable():
 def test_dockerfile_default_command_matches_the_web_service():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "registry.wsgi:application" in dockerfile
+
+
+def test_every_queue_has_a_worker_and_reports_never_share_one_with_sends():
+    from django.conf import settings
+
+    consumed = {}
+    for name, service in SERVICES.items():
+        command = service.get("command") or []
+        if command[3:4] == ["worker"]:
+            queues = next(arg.split("=", 1)[1] for arg in command if arg.startswith("--queues="))
+            consumed[name] = set(queues.split(","))
+    assert set().union(*consumed.values()) == set(settings.CELERY_QUEUE_NAMES)
+    assert not any({"send", "reports"} <= queues for queues in consumed.values())
