@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from registry.accounts.models import DATA_ENTRY_ROLES, IDENTIFIED_ROLES, Role, SiteMembership
@@ -134,6 +134,12 @@ def reviewers_of(site_id: int) -> QuerySet:
 
 def registry_admins() -> QuerySet:
     return get_user_model().objects.filter(is_active=True, is_superuser=True)
+
+
+def investigators_and_admins_of(site_id: int) -> QuerySet:
+    """Who hears of a site-monitoring signal: the site's investigators and the registry administrators."""
+    investigator_ids = SiteMembership.objects.filter(site_id=site_id, role=Role.INVESTIGATOR).values("user_id")
+    return get_user_model().objects.filter(Q(is_superuser=True) | Q(id__in=investigator_ids), is_active=True)
 
 
 # --- Checks of write services: each raises unless the acting user may do it -----------------------

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from registry.accounts.models import Role, SiteMembership
+from registry import access
 from registry.fractures.models import FractureClass, FractureLevel
 from registry.patients.models import Site
 from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
@@ -198,8 +197,7 @@ def analyse(*, sites: list[Site], as_of: dt.date, pooled_site_ids: list[int] | N
 
 
 def _recipients(site_id: int) -> list[str]:
-    investigators = SiteMembership.objects.filter(site_id=site_id, role=Role.INVESTIGATOR).values("user_id")
-    users = get_user_model().objects.filter(Q(is_superuser=True) | Q(id__in=investigators), is_active=True)
+    users = access.investigators_and_admins_of(site_id)
     return sorted(set(users.exclude(email="").values_list("email", flat=True)))
 
 

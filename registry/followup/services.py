@@ -536,6 +536,7 @@ def worklist_item_done(*, item: WorklistItem, acting_user, note: str = "", now: 
     now = now or clock.now()
     note = check_free_text(note, field="note")
     item = WorklistItem.objects.select_for_update().get(pk=item.pk)
+    access.require_data_entry(acting_user, item.site_id)
     if item.status == WorklistStatus.DONE:
         return item
     if item.kind == WorklistKind.BONE_HEALTH and item.bone_health_action_id:
@@ -570,6 +571,7 @@ def bone_health_action_resolve(
     if status not in BONE_HEALTH_OUTCOMES:
         raise ValidationError({"status": "Choose done, declined or not applicable."})
     action = BoneHealthAction.objects.select_for_update().select_related("patient__site").get(pk=action.pk)
+    access.require_data_entry(acting_user, action.patient.site_id)
     today = clock.local_date(now, action.patient.site.time_zone)
     if status == BoneHealthActionStatus.DONE:
         done_on = done_on or today

@@ -20,11 +20,13 @@ from django.utils import timezone
 from registry.accounts.models import Role, SiteMembership
 from registry.accounts.services import site_membership_set
 from registry.core.models import AccessLogEntry
-from registry.followup.models import SurveyResponse
+from registry.followup import lifecycle
+from registry.followup import services as followup_services
+from registry.followup.models import SurveyResponse, WorklistItem, WorklistKind
 from registry.imports.export import export_site
 from registry.imports.models import ExportLog
 from registry.patients import services as patient_services
-from registry.patients.models import Patient
+from registry.patients.models import BoneHealthAction, BoneHealthActionKind, Patient
 from registry.procedures import services as procedure_services
 from registry.procedures.models import CementLeak, CementLot, CementProduct, Complication, Procedure, TreatedLevel
 from registry.surveys.services import survey_coordinator_record
@@ -39,7 +41,16 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def case_a(site_a, coordinator_a):
     product, _ = CementProduct.objects.get_or_create(manufacturer="Acme Spine", brand="VertaFix HV")
-    return build_case(site=site_a, user=coordinator_a, product=product)
+    case = build_case(site=site_a, user=coordinator_a, product=product)
+    patient = case["patient"]
+    # Planning gave the case its bone-health actions; one of them is what staff would resolve.
+    case["bone_action"] = BoneHealthAction.objects.filter(patient=patient).first() or BoneHealthAction.objects.create(
+        patient=patient, procedure=case["level"].procedure, kind=BoneHealthActionKind.DXA, due_on=yesterday()
+    )
+    case["worklist_item"] = lifecycle.open_worklist_item(
+        kind=WorklistKind.PHONE_DUE, patient=patient, due_on=yesterday(), event=case["event"]
+    )
+    return case
 
 
 def yesterday() -> dt.date:
@@ -58,6 +69,8 @@ def snapshot() -> dict[str, list]:
             Complication,
             CementLot,
             SurveyResponse,
+            WorklistItem,
+            BoneHealthAction,
             SiteMembership,
             ExportLog,
             AccessLogEntry,
@@ -65,8 +78,8 @@ def snapshot() -> dict[str, list]:
     }
 
 
-# Every write service of patients, procedures, surveys (coordinator entry), accounts and the
-# exports, called with a case of site A.
+# Every write service of patients, procedures, follow-up (worklist, bone health), surveys
+# (coordinator entry), accounts and the exports, called with a case of site A.
 WRITES = {
     "patient_register": lambda c, u: patient_services.patient_register(
         site=c["patient"].site,
@@ -131,6 +144,12 @@ WRITES = {
     ),
     "survey_coordinator_record": lambda c, u: survey_coordinator_record(
         event=c["event"], questions=[], values={}, source="phone", collected_on=yesterday(), acting_user=u
+    ),
+    "worklist_item_done": lambda c, u: followup_services.worklist_item_done(
+        item=c["worklist_item"], acting_user=u, note="Called"
+    ),
+    "bone_health_action_resolve": lambda c, u: followup_services.bone_health_action_resolve(
+        action=c["bone_action"], acting_user=u, status="declined"
     ),
     "identified export_site": lambda c, u: export_site(site=c["patient"].site, acting_user=u, file_format="csv"),
     "research_export_create": lambda c, u: research_export_create(
