@@ -1,6 +1,6 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from registry.core.admin import AuditedAdmin
 from registry.fractures.models import FractureEvent, FractureLevel, Reintervention
 
 
@@ -16,7 +16,7 @@ class FractureLevelInline(admin.TabularInline):
 
 
 @admin.register(FractureEvent)
-class FractureEventAdmin(SimpleHistoryAdmin):
+class FractureEventAdmin(AuditedAdmin):
     list_display = ("id", "site", "diagnosed_on", "confirmed_by", "symptomatic", "signed_off_at")
     list_filter = ("site", "confirmed_by", "symptomatic")
     # Study id only: the admin list is not a place for names.
@@ -27,7 +27,7 @@ class FractureEventAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Reintervention)
-class ReinterventionAdmin(SimpleHistoryAdmin):
+class ReinterventionAdmin(AuditedAdmin):
     list_display = ("id", "site", "kind", "performed_on")
     list_filter = ("site", "kind")
     search_fields = ("patient__study_id",)

@@ -79,7 +79,7 @@ def test_survey_yes_to_worklist_to_fracture_to_patient_page_to_dashboard(
 
             # The worklist asks to confirm the new fracture.
             page.goto(f"{live_server.url}/worklist/")
-            expect(page.locator("main")).to_contain_text("New fractures to confirm")
+            expect(page.locator("main")).to_contain_text("Confirm new fracture")
             page.get_by_role("link", name="Record the fracture").click()
 
             # The coordinator records L1 (next to T12, across the junction) and T5, on MRI.

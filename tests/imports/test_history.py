@@ -145,17 +145,19 @@ def test_a_legacy_series_brings_its_history_response_rates_and_outcomes(site_a, 
         ("withdrawn", T(-50)),
     ]
 
-    # Response rates, by the reports' own rules (withdrawal censors; not applicable is not counted)
+    # Response rates, by the reports' own rules (a withdrawal censors only windows still open or not
+    # yet open when it came: P3's early window closed on day -58, before the withdrawal on day -50,
+    # so it stays missed; not applicable is not counted)
     frames = load_frames(CohortFilter(site_ids=(site_a.pk,)), as_of=timezone.localdate())
     rates = follow_up(frames)
     figures = {code: (row["completed"], row["missed"], row["censored"], row["pending"]) for code, row in rates.items()}
     assert figures == {
         "baseline": (4, 0, 0, 0),
-        "early": (2, 1, 1, 0),
+        "early": (2, 2, 0, 0),
         "m3": (1, 2, 1, 1),
         "m12": (0, 1, 2, 2),
     }
-    assert (rates["early"]["response_rate"].count, rates["early"]["response_rate"].denominator) == (2, 3)
+    assert (rates["early"]["response_rate"].count, rates["early"]["response_rate"].denominator) == (2, 4)
 
     # Outcome tables: VAS 8, 7, 9, 6.5 at baseline; 4 and 2.5 at 2–6 weeks (changes −4, −4);
     # ODI 60 and 50 at baseline; 30 (total only) and 20 at 2–6 weeks (changes −30, −30)

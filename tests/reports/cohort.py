@@ -233,7 +233,7 @@ def build_cohort(site_a, site_b) -> dict[str, object]:
         # Every row carries the time it would have been recorded, as if entered as things happened
         # (reports show what was known on their date): the patient the day before the procedure,
         # an answer on the day it was collected, a missed window the day after it closed.
-        with history_rewritable(Patient.history.model):
+        with history_rewritable():
             Patient.history.filter(id=patient.id).update(history_date=_moment(case.performed_on - dt.timedelta(days=1)))
         for code, status in case.events.items():
             start, invite, end = WINDOWS[code]

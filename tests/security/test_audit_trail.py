@@ -16,7 +16,7 @@ from simple_history.models import HistoricalChanges
 
 from registry.core.admin import AuditedAdmin
 from registry.core.models import AccessKind, AccessLogEntry
-from registry.followup import dispatch, lifecycle
+from registry.followup import lifecycle
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyInvitation, WorklistItem, WorklistKind, WorklistStatus
 from registry.patients import services as patient_services
@@ -131,7 +131,8 @@ def test_follow_up_events_invitations_and_worklist_items_have_a_history(site_a, 
     followup_services.followup_schedule_procedure(procedure_id=procedure.pk, now=at(0, 12))
     event = FollowUpEvent.objects.get(procedure=procedure, event_code="early")
 
-    assert dispatch.open_event(event_id=event.pk, now=at(14))
+    with transaction.atomic():
+        assert lifecycle.open_events(event_ids=[event.pk], now=at(14)).opened == 1
     assert list(event.history.order_by("history_id").values_list("history_type", "status")) == [
         ("+", "scheduled"),
         ("~", "invited"),

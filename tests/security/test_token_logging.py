@@ -21,10 +21,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from registry.core.logredact import REDACTED, RedactTokensFilter, redact
-from registry.followup import dispatch, tokens
+from registry.followup import lifecycle, tokens
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, MessageKind, OutboundMessage, SurveyInvitation
 from registry.followup.tasks import send_messages_task
@@ -106,7 +107,8 @@ def open_invitation(site) -> tuple[SurveyInvitation, str]:
     procedure = ProcedureFactory(patient=patient, performed_on=timezone.localdate() - timedelta(days=15))
     followup_services.followup_schedule_procedure(procedure_id=procedure.pk)
     event = FollowUpEvent.objects.get(procedure=procedure, event_code="early")
-    assert dispatch.open_event(event_id=event.pk, now=timezone.now())
+    with transaction.atomic():
+        assert lifecycle.open_events(event_ids=[event.pk], now=timezone.now()).opened == 1
     invitation = SurveyInvitation.objects.get(event=event)
     return invitation, tokens.invitation_token(invitation)
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from registry.followup import services
@@ -37,7 +37,7 @@ def test_coordinator_enters_vas_with_a_decimal_comma(client_for, coordinator_a, 
 def test_the_api_takes_vas_with_a_decimal_comma(coordinator_a, planned):
     baseline = FollowUpEvent.objects.get(patient=planned, event_code="baseline")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=coordinator_a).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=coordinator_a)[1]}")
 
     answer = client.post(
         "/api/survey-responses/",
