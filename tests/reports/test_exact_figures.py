@@ -159,10 +159,12 @@ def followed_case(site_a, coordinator_a):
     from registry.patients.models import Patient
     from tests.factories import ProcedureFactory
     from tests.reports.cohort import WINDOWS, protocol_events
+    from tests.utils import history_rewritable
 
     procedure = ProcedureFactory(patient__site=site_a, performed_on=PERFORMED)
     patient = procedure.patient
-    Patient.history.filter(id=patient.id).update(history_date=_moment(dt.date(2026, 1, 5)))
+    with history_rewritable():
+        Patient.history.filter(id=patient.id).update(history_date=_moment(dt.date(2026, 1, 5)))
     survey_response_record(
         patient=patient,
         procedure=procedure,

@@ -265,8 +265,9 @@ def test_pdf_opens_with_a_one_page_summary_then_the_charts_as_images(cohort, sit
         "Follow-up response at 3 months",
     ):
         assert label in first
-    # Charts the HTML has (trajectories, leak rates, level distribution) are images in the PDF.
-    assert sum(_images_on(page) for page in pages) == 4
+    # Charts the HTML has (trajectories, leak rates, level distribution) are images in the PDF,
+    # and so are the fracture section's two Kaplan–Meier curves (new fracture, re-treatment).
+    assert sum(_images_on(page) for page in pages) == 6
     assert "Charts" in " ".join(pages[1].extract_text().split())
     # Citations, not file names, in every footnote.
     text = " ".join(page.extract_text() for page in pages)
