@@ -7,6 +7,7 @@ import csv
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -52,7 +53,12 @@ def _confirmed(data, warnings) -> bool:
 
 def _used(formset):
     """Rows the coordinator filled and did not remove (untouched extra rows are ignored)."""
-    return [f for f in formset.forms if f.has_changed() and not (formset.can_delete and formset._should_delete_form(f))]
+    return [f for f in formset.forms if f.has_changed() and not (formset.can_delete and _marked_for_removal(f))]
+
+
+def _marked_for_removal(form) -> bool:
+    # What Django's formset asks of each form, through the form's public cleaned data.
+    return bool(getattr(form, "cleaned_data", {}).get(DELETION_FIELD_NAME, False))
 
 
 # --- New case ----------------------------------------------------------------------------------
