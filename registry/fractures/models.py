@@ -19,7 +19,7 @@ from registry.core.models import TimeStampedModel
 from registry.patients.models import validate_not_future
 from registry.procedures.models import (
     THORACOLUMBAR_JUNCTION,
-    AdverseEventRelation,
+    Adjudicated,
     SirSeverity,
     VertebralLevel,
 )
@@ -44,7 +44,7 @@ class ReinterventionKind(models.TextChoices):
     OPEN_SURGERY = "open_surgery", _("Open surgery for the same fracture")
 
 
-class FractureEvent(TimeStampedModel):
+class FractureEvent(TimeStampedModel, Adjudicated):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="fracture_events")
     # Denormalised from the patient so that site scoping and reports need no join.
     site = models.ForeignKey("patients.Site", on_delete=models.PROTECT, related_name="fracture_events")
@@ -60,11 +60,6 @@ class FractureEvent(TimeStampedModel):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # Adjudication by an investigator of the site: severity, relation, name and time.
     severity = models.CharField(_("SIR severity"), max_length=20, choices=SirSeverity.choices, blank=True)
-    relation_to_procedure = models.CharField(max_length=10, choices=AdverseEventRelation.choices, blank=True)
-    signed_off_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    signed_off_at = models.DateTimeField(null=True, blank=True)
 
     history = audited()
 

@@ -540,7 +540,21 @@ class TreatedLevel(TimeStampedModel):
         return self.level in THORACOLUMBAR_JUNCTION
 
 
-class Complication(TimeStampedModel):
+class Adjudicated(models.Model):
+    """Investigator adjudication of an adverse event (complication or new fracture): the relation
+    to the procedure, and who signed it off when."""
+
+    relation_to_procedure = models.CharField(max_length=10, choices=AdverseEventRelation.choices, blank=True)
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Complication(TimeStampedModel, Adjudicated):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="complications")
     procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="complications")
     treated_level = models.ForeignKey(
@@ -555,12 +569,6 @@ class Complication(TimeStampedModel):
     outcome = models.CharField(max_length=20, choices=ComplicationOutcome.choices, default=ComplicationOutcome.ONGOING)
     resolved_on = models.DateField(null=True, blank=True, validators=[validate_not_future])
     description = bounded_text(blank=True)
-    # Adjudication: an investigator confirms type and severity and judges the relation.
-    relation_to_procedure = models.CharField(max_length=10, choices=AdverseEventRelation.choices, blank=True)
-    signed_off_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    signed_off_at = models.DateTimeField(null=True, blank=True)
 
     history = audited()
 
