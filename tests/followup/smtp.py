@@ -48,13 +48,15 @@ class Handler:
     # While set, DATA blocks before answering (a worker can be killed mid-send); the stalled
     # message is then answered 421 and not counted, as a server that never accepted it.
     stall: threading.Event | None = None
+    # ...but only once this many messages were accepted (a worker killed mid-batch, not at its start).
+    stall_after: int = 0
     stalled: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
 
-        if self.stall is not None and not self.stall.is_set():
+        if self.stall is not None and not self.stall.is_set() and len(self.received) >= self.stall_after:
             self.stalled.set()
             while not self.stall.is_set():
                 await asyncio.sleep(0.05)
