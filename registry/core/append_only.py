@@ -7,6 +7,10 @@ TRUNCATE is not blocked: it needs the table owner, and the test suite empties ta
 
 Migrations call ``protect`` for every table they create that must stay append-only (each
 simple-history table); ``tests/security/test_audit_trail.py`` checks that none is missed.
+
+SQLite rebuilds a table for most ALTERs (copy, drop, rename) and the rebuilt table has lost its
+triggers, so on SQLite ``reprotect_sqlite`` runs after every ``migrate`` (post_migrate) and
+installs them again on every table that must be append-only.
 """
 
 from __future__ import annotations
@@ -72,3 +76,23 @@ def history_tables(apps) -> list[str]:
         if model.__name__.startswith("Historical") and {"history_id", "history_type"} <= names:
             tables.append(model._meta.db_table)
     return sorted(tables)
+
+
+def protected_tables(apps) -> list[str]:
+    """Every table that must be append-only in a migration state: the histories and the access log."""
+    return [*history_tables(apps), "core_accesslogentry"]
+
+
+def reprotect_sqlite(*, using: str, apps=None, **_signal) -> None:
+    """post_migrate: put back the triggers that SQLite's table rebuilds dropped (PostgreSQL keeps them).
+
+    ``flush`` sends post_migrate without a migration state: the installed models are the state then.
+    """
+    from django.apps import apps as installed
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    with connection.schema_editor() as editor:
+        protect(editor, protected_tables(apps or installed))

@@ -1,7 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from registry.fractures.models import NOTE_MAX_LENGTH, ImagingModality
+from registry.core.models import FREE_TEXT_MAX_LENGTH
+from registry.fractures.models import ImagingModality
 from registry.procedures.models import AdverseEventRelation, ComplicationType, SirSeverity, VertebralLevel
 
 
@@ -22,7 +23,7 @@ class FractureForm(forms.Form):
         widget=forms.RadioSelect,
     )
     note = forms.CharField(
-        label=_("Note"), required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Note"), required=False, max_length=FREE_TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
@@ -39,7 +40,7 @@ class OpenSurgeryForm(forms.Form):
     performed_on = forms.DateField(label=_("Date of surgery"), widget=forms.DateInput(attrs={"type": "date"}))
     fracture = forms.ModelChoiceField(label=_("For the fracture"), queryset=None, required=False)
     note = forms.CharField(
-        label=_("Note"), required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Note"), required=False, max_length=FREE_TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
     )
 
     def __init__(self, *args, fractures, **kwargs):

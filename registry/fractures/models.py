@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from registry.core.audit import audited
-from registry.core.models import TimeStampedModel
+from registry.core.models import TimeStampedModel, bounded_text, bounded_text_constraint
 from registry.patients.models import validate_not_future
 from registry.procedures.models import (
     THORACOLUMBAR_JUNCTION,
@@ -23,8 +23,6 @@ from registry.procedures.models import (
     SirSeverity,
     VertebralLevel,
 )
-
-NOTE_MAX_LENGTH = 2000
 
 
 class ImagingModality(models.TextChoices):
@@ -56,7 +54,7 @@ class FractureEvent(TimeStampedModel, Adjudicated):
     reported_in = models.ForeignKey(
         "followup.SurveyResponse", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
+    note = bounded_text(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # Adjudication by an investigator of the site: severity, relation, name and time.
     severity = models.CharField(_("SIR severity"), max_length=20, choices=SirSeverity.choices, blank=True)
@@ -71,6 +69,7 @@ class FractureEvent(TimeStampedModel, Adjudicated):
                 | (Q(signed_off_by__isnull=False) & ~Q(severity="") & ~Q(relation_to_procedure="")),
                 name="fracture_signed_off_complete",
             ),
+            bounded_text_constraint("note", name="fracture_note_length"),
         ]
         indexes = [models.Index(fields=["site", "diagnosed_on"])]
 
@@ -117,7 +116,7 @@ class Reintervention(TimeStampedModel):
     fracture = models.ForeignKey(
         FractureEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="reinterventions"
     )
-    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
+    note = bounded_text(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     history = audited()
@@ -134,6 +133,7 @@ class Reintervention(TimeStampedModel):
                 condition=Q(procedure__isnull=False),
                 name="reintervention_once_per_procedure",
             ),
+            bounded_text_constraint("note", name="reintervention_note_length"),
         ]
 
     def __str__(self) -> str:

@@ -15,12 +15,12 @@ from django.utils import timezone
 
 from registry import access
 from registry.core.audit import acting_as, system_user
+from registry.core.models import check_free_text
 from registry.followup import clock, lifecycle
 from registry.followup import services as followup_services
 from registry.followup.models import SurveyResponse, WorklistItem, WorklistKind, WorklistStatus
 from registry.fractures.classification import classify_levels
 from registry.fractures.models import (
-    NOTE_MAX_LENGTH,
     FractureEvent,
     FractureLevel,
     ImagingModality,
@@ -125,8 +125,10 @@ def fracture_record(
         errors.update(exc.message_dict)
     if confirmed_by not in ImagingModality.values:
         errors["confirmed_by"] = "Say how the fracture was confirmed (radiograph, MRI or CT)."
-    if len(note or "") > NOTE_MAX_LENGTH:
-        errors["note"] = f"At most {NOTE_MAX_LENGTH} characters."
+    try:
+        note = check_free_text(note, field="note")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     index = index_procedure_of(patient)
     today = clock.local_date(now or clock.now(), patient.site.time_zone)
     if index is None:
@@ -237,8 +239,7 @@ def open_surgery_record(
         raise ValidationError({"performed_on": "This date is in the future."})
     if fracture is not None and fracture.patient_id != procedure.patient_id:
         raise ValidationError({"fracture": "That fracture belongs to another patient."})
-    if len(note or "") > NOTE_MAX_LENGTH:
-        raise ValidationError({"note": f"At most {NOTE_MAX_LENGTH} characters."})
+    note = check_free_text(note, field="note")
     with acting_as(acting_user):
         return Reintervention.objects.create(
             patient_id=procedure.patient_id,

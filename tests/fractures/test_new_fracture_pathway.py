@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 
 from registry.followup import services as followup_services
 from registry.followup.models import WorklistItem, WorklistKind, WorklistStatus
@@ -111,9 +112,29 @@ def test_bad_input_fails_with_a_message_per_field_and_saves_nothing(site_a, coor
             diagnosed_on=DAY0,
             confirmed_by="ultrasound",
             symptomatic=True,
+            note="n" * 4001,
         )
-    assert set(caught.value.message_dict) == {"levels", "confirmed_by", "diagnosed_on"}
+    assert set(caught.value.message_dict) == {"levels", "confirmed_by", "diagnosed_on", "note"}
+    assert caught.value.message_dict["note"] == ["Keep this to 4000 characters."]
     assert not FractureEvent.objects.exists()
+
+
+def test_notes_are_bounded_in_the_database_too(site_a, coordinator_a):
+    """A note that bypasses the services (a script, a raw update) is refused by the database."""
+    patient, _ = treated_patient(site_a, V.L1)
+    fracture = services.fracture_record(
+        patient=patient,
+        acting_user=coordinator_a,
+        levels=[V.L2],
+        diagnosed_on=DAY0 + dt.timedelta(days=30),
+        confirmed_by="ct",
+        symptomatic=True,
+        note="Seen on CT.",
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FractureEvent.objects.filter(pk=fracture.pk).update(note="x" * 4001)
+    fracture.refresh_from_db()
+    assert fracture.note == "Seen on CT."
 
 
 def test_another_sites_coordinator_may_not_record(site_a, coordinator_b):

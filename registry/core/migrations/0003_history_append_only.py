@@ -9,16 +9,12 @@ from django.db import migrations
 from registry.core import append_only
 
 
-def _tables(apps) -> list[str]:
-    return [*append_only.history_tables(apps), "core_accesslogentry"]
-
-
 def forwards(apps, schema_editor):
-    append_only.protect(schema_editor, _tables(apps))
+    append_only.protect(schema_editor, append_only.protected_tables(apps))
 
 
 def backwards(apps, schema_editor):
-    append_only.unprotect(schema_editor, _tables(apps))
+    append_only.unprotect(schema_editor, append_only.protected_tables(apps))
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(append_only.POSTGRES_DROP_FUNCTION, params=None)
 

@@ -3,9 +3,10 @@
 Checked by the service too (``survey_response_record``); the trigger also stops raw SQL, bulk
 writes and an admin edit of the procedure's patient from mixing two patients' data.
 
-PostgreSQL only (production and the test suite). On SQLite (the demo) a trigger naming another
+PostgreSQL only here (production and the test suite). On SQLite (the demo) a trigger naming another
 table breaks every later migration that rebuilds that table, and a rebuilt table silently loses
-its own triggers, so there the service check stands alone.
+its own triggers, so there ``registry/followup/integrity.py`` installs the same refusals after
+every ``migrate``.
 """
 
 from django.db import migrations
