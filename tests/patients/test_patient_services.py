@@ -123,15 +123,18 @@ def test_mrn_is_unique_within_a_site_only(site_a, site_b, coordinator_a, coordin
         ("asa_class", 1, True),
         ("asa_class", 5, True),
         ("asa_class", 6, False),
-        ("date_of_birth", today(), True),
-        ("date_of_birth", today() + dt.timedelta(days=1), False),
-        ("last_dxa_on", today() + dt.timedelta(days=1), False),
+        # Dates as callables: read the clock when the test runs, not when pytest collects it (a run
+        # that crosses midnight in the site's zone would otherwise test yesterday's "tomorrow").
+        ("date_of_birth", today, True),
+        ("date_of_birth", lambda: today() + dt.timedelta(days=1), False),
+        ("last_dxa_on", lambda: today() + dt.timedelta(days=1), False),
         ("email", "not-an-email", False),
         ("sex", "robot", False),
         ("preferred_language", "fr", False),
     ],
 )
 def test_patient_field_edges(site_a, coordinator_a, field, value, ok):
+    value = value() if callable(value) else value
     extra = {"primary_tumour": "breast"} if field in ("karnofsky", "asa_class") else {}
     if ok:
         assert register(site_a, coordinator_a, **{field: value, **extra}).pk
