@@ -122,7 +122,7 @@ class WorkerProcess:
                 self.kill()
 
 
-def _test_database_url() -> str:
+def database_url_for_tests() -> str:
     db = settings.DATABASES["default"]
     host = db.get("HOST") or "127.0.0.1"
     port = db.get("PORT") or 5432
@@ -154,7 +154,7 @@ def start_worker(transactional_db, tmp_path):
         worker_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "registry.settings_test",
-            "TEST_DATABASE_URL": _test_database_url(),
+            "TEST_DATABASE_URL": database_url_for_tests(),
             "TEST_CELERY_BROKER_URL": broker,
             "PYTHONPATH": str(ROOT),
             **(env or {}),

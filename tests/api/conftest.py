@@ -21,7 +21,7 @@ from registry.procedures.services import procedure_record
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
+def fresh_throttles():
     # Throttle counters live in the cache; each test starts with a clean allowance.
     cache.clear()
     yield

@@ -141,7 +141,7 @@ def start_beat(transactional_db, tmp_path):
 
     from django.conf import settings
 
-    from tests.conftest import ROOT, WorkerProcess, _test_database_url
+    from tests.conftest import ROOT, WorkerProcess, database_url_for_tests
 
     started = []
 
@@ -150,7 +150,7 @@ def start_beat(transactional_db, tmp_path):
         beat_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "registry.settings_test",
-            "TEST_DATABASE_URL": _test_database_url(),
+            "TEST_DATABASE_URL": database_url_for_tests(),
             "TEST_CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "PYTHONPATH": str(ROOT),
             "FOLLOWUP_SWEEP_SECONDS": "1",

@@ -11,7 +11,7 @@ import pytest
 
 from registry.followup.models import SurveyResponse
 from registry.patients.models import Patient
-from tests.api.conftest import _fresh_throttles, api_for  # noqa: F401
+from tests.api.conftest import api_for, fresh_throttles  # noqa: F401
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db

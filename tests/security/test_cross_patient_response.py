@@ -14,7 +14,7 @@ from django.utils import timezone
 from registry.accounts.models import Role
 from registry.followup import services
 from registry.followup.models import SurveyResponse
-from tests.api.conftest import _fresh_throttles, api_for  # noqa: F401
+from tests.api.conftest import api_for, fresh_throttles  # noqa: F401
 from tests.factories import PatientFactory, ProcedureFactory, member
 
 pytestmark = pytest.mark.django_db

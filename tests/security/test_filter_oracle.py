@@ -8,7 +8,7 @@ Now every id filter chooses among the caller's own sites' rows: both answers are
 # ruff: noqa: F811 (the API fixtures are imported, then requested by name)
 import pytest
 
-from tests.api.conftest import _fresh_throttles, api_for, build_case, product  # noqa: F401
+from tests.api.conftest import api_for, build_case, fresh_throttles, product  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

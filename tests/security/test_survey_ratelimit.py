@@ -11,7 +11,7 @@ import secrets
 import pytest
 from django.test import Client
 
-from tests.surveys.conftest import _default_protocol, _fresh_rate_limits, clock, link, patient  # noqa: F401
+from tests.surveys.conftest import clock, fresh_rate_limits, link, patient, survey_default_protocol  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

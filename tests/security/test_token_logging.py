@@ -29,7 +29,7 @@ from registry.followup import lifecycle, tokens
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, MessageKind, OutboundMessage, SurveyInvitation
 from registry.followup.tasks import send_messages_task
-from tests.conftest import _test_database_url
+from tests.conftest import database_url_for_tests
 from tests.factories import PatientFactory, ProcedureFactory
 from tests.followup.smtp import SmtpServer, free_port
 
@@ -70,7 +70,7 @@ def gunicorn(transactional_db, tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "registry.settings_test",
-        "TEST_DATABASE_URL": _test_database_url(),
+        "TEST_DATABASE_URL": database_url_for_tests(),
         "TEST_CELERY_BROKER_URL": "memory://",
         "REGISTRY_VAR_DIR": str(tmp_path / "var"),
         "PYTHONPATH": str(ROOT),

@@ -43,7 +43,7 @@ def clock(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _default_protocol(request):
+def survey_default_protocol(request):
     """The default protocol comes from a data migration, which a transactional test's flush removes."""
     marker = request.node.get_closest_marker("django_db")
     if marker is None:
@@ -57,7 +57,7 @@ def _default_protocol(request):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
+def fresh_rate_limits():
     from django.core.cache import cache
 
     cache.clear()
