@@ -10,6 +10,13 @@ with history rows, in one transaction), the follow-up planning the worker does a
 for procedures with a window still open, and a second import of the same file (everything
 recognised as existing, nothing written). Prints one line per step; BENCHMARKS.md records them.
 
+Each commit is then set beside two baselines measured in the same run on the same rows (every row
+the commit wrote: patients, consent events, procedures, levels, leaks, complications, bone-health
+actions, follow-up events, answers): ``bulk_create`` of those rows as model objects, and a plain
+``COPY`` of their values, each into the emptied tables inside a transaction that is rolled back.
+The ratios (baseline time / import time; issue #14.6 asks ≥ 0.3 for COPY) are printed with the
+peak memory of the process and the machine's load average.
+
 With ``--history`` it commits, in the same run and database, the levels-only series (the
 baseline: today's template columns) and the same series as a full record — a complication on
 every tenth level and ``--answers`` survey answers in long format, with the follow-up history
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -101,12 +109,69 @@ def main() -> None:
                 f"unchanged {counts['levels_unchanged']}, follow-up to plan {counts['followup_to_plan']}"
             )
             if step == "commit":
+                same_rows_baselines(elapsed)
                 # What the worker does after the commit (plan_import_followup_task), timed apart.
                 started = time.perf_counter()
                 import_followup_plan(batch_id=plan.batch.pk, limit=10**9)
                 elapsed = time.perf_counter() - started
                 print(f"[{file_format}] follow-up planning after commit (worker): {elapsed:.1f} s")
         assert TreatedLevel.objects.filter(procedure__site=site).count() == args.levels
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def same_rows_baselines(import_seconds: float) -> None:
+    """``bulk_create`` and ``COPY`` of the rows in the written tables, each rolled back."""
+    from django.db import connection, transaction
+
+    from registry.followup.models import FollowUpEvent, SurveyResponse
+    from registry.patients.models import BoneHealthAction, ConsentEvent, Patient
+    from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
+
+    written = [Patient, ConsentEvent, Procedure, TreatedLevel, Complication, CementLeak, BoneHealthAction]
+    written += [FollowUpEvent, SurveyResponse]
+    # Every row of these tables is the import's own (the database is the benchmark's, one site per run
+    # step; an earlier step's rows are included in both baselines alike, so they are compared fairly).
+    objects = {model: list(model.objects.order_by("pk")) for model in written}
+    rows = sum(len(objs) for objs in objects.values())
+    quote = connection.ops.quote_name
+    tables = ", ".join(quote(model._meta.db_table) for model in written)
+
+    def timed(write) -> float:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {tables} CASCADE")
+            started = time.perf_counter()
+            write()
+            elapsed = time.perf_counter() - started
+            transaction.set_rollback(True)
+        return elapsed
+
+    def bulk_create() -> None:
+        for model, objs in objects.items():
+            model.objects.bulk_create(objs, batch_size=2000)
+
+    def copy() -> None:
+        with connection.cursor() as cursor:
+            for model, objs in objects.items():
+                fields = model._meta.concrete_fields
+                columns = ", ".join(quote(f.column) for f in fields)
+                with cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as out:
+                    for obj in objs:
+                        out.write_row([f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields])
+
+    bulk_seconds, copy_seconds = timed(bulk_create), timed(copy)
+    print(
+        f"    same {rows:,} rows: import {import_seconds:.1f} s; bulk_create {bulk_seconds:.1f} s "
+        f"(import = {bulk_seconds / import_seconds:.2f}× bulk_create); COPY {copy_seconds:.1f} s "
+        f"(import = {copy_seconds / import_seconds:.2f}× COPY; target ≥ 0.3); peak {peak_mib():.0f} MiB; {load()}"
+    )
 
 
 def history_run(rows, user, args, file_format: str) -> None:
@@ -133,6 +198,7 @@ def history_run(rows, user, args, file_format: str) -> None:
         started = time.perf_counter()
         plan = import_file(site=site, acting_user=user, name=f"series.{file_format}", data=data)
         times.append(time.perf_counter() - started)
+        same_rows_baselines(times[-1])
         print(
             f"[{file_format}] {label}: {len(variant)} rows, {len(data) / 1e6:.1f} MB, commit {times[-1]:.1f} s — "
             f"levels {plan.counts['levels_new']}, complications {Complication.objects.filter(procedure__site=site).count()}, "
