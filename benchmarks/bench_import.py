@@ -109,7 +109,7 @@ def main() -> None:
                 f"unchanged {counts['levels_unchanged']}, follow-up to plan {counts['followup_to_plan']}"
             )
             if step == "commit":
-                same_rows_baselines(elapsed)
+                same_rows_baselines(site, elapsed)
                 # What the worker does after the commit (plan_import_followup_task), timed apart.
                 started = time.perf_counter()
                 import_followup_plan(batch_id=plan.batch.pk, limit=10**9)
@@ -126,19 +126,28 @@ def load() -> str:
     return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
-def same_rows_baselines(import_seconds: float) -> None:
-    """``bulk_create`` and ``COPY`` of the rows in the written tables, each rolled back."""
+def same_rows_baselines(site, import_seconds: float) -> None:
+    """``bulk_create`` and ``COPY`` of the rows the import wrote for ``site``, into the emptied
+    tables, each rolled back."""
     from django.db import connection, transaction
 
     from registry.followup.models import FollowUpEvent, SurveyResponse
     from registry.patients.models import BoneHealthAction, ConsentEvent, Patient
     from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
 
-    written = [Patient, ConsentEvent, Procedure, TreatedLevel, Complication, CementLeak, BoneHealthAction]
-    written += [FollowUpEvent, SurveyResponse]
-    # Every row of these tables is the import's own (the database is the benchmark's, one site per run
-    # step; an earlier step's rows are included in both baselines alike, so they are compared fairly).
-    objects = {model: list(model.objects.order_by("pk")) for model in written}
+    # Each written model, by its path to the site: the baselines write this site's rows only.
+    written = {
+        Patient: "site",
+        ConsentEvent: "patient__site",
+        Procedure: "site",
+        TreatedLevel: "procedure__site",
+        Complication: "procedure__site",
+        CementLeak: "treated_level__procedure__site",
+        BoneHealthAction: "patient__site",
+        FollowUpEvent: "site",
+        SurveyResponse: "patient__site",
+    }
+    objects = {model: list(model.objects.filter(**{path: site}).order_by("pk")) for model, path in written.items()}
     rows = sum(len(objs) for objs in objects.values())
     quote = connection.ops.quote_name
     tables = ", ".join(quote(model._meta.db_table) for model in written)
@@ -198,7 +207,7 @@ def history_run(rows, user, args, file_format: str) -> None:
         started = time.perf_counter()
         plan = import_file(site=site, acting_user=user, name=f"series.{file_format}", data=data)
         times.append(time.perf_counter() - started)
-        same_rows_baselines(times[-1])
+        same_rows_baselines(site, times[-1])
         print(
             f"[{file_format}] {label}: {len(variant)} rows, {len(data) / 1e6:.1f} MB, commit {times[-1]:.1f} s — "
             f"levels {plan.counts['levels_new']}, complications {Complication.objects.filter(procedure__site=site).count()}, "
