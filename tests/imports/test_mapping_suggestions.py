@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 from registry.imports import mapping
 from registry.imports.reading import Sheet
 
@@ -43,3 +46,21 @@ def test_a_column_of_free_values_gets_no_code_suggestions_and_distinct_values_ar
     rows = [(n, [f"MRN{n}", f"L-{1 + n % 5}"]) for n in range(2, 5000)]
     codes = mapping.suggest_codes(Sheet(header=header, rows=rows), {"mrn": "mrn", "level": "level"})
     assert codes == {"level": {f"L-{n}": f"L{n}" for n in range(1, 6)}}
+
+
+@pytest.mark.django_db
+def test_the_mapping_page_suggests_codes_from_an_uploaded_file_of_ours(client_for, site_a, coordinator_a):
+    csv = "MRN,Procedure Type,Level,Diabetes\n1,vertebroplasty,L-1,1\n2,Kyphoplasty,t 12,0\n"
+    page = client_for(coordinator_a).post(
+        "/imports/mapping/",
+        {
+            "site": site_a.pk,
+            "name": "Ours",
+            "kind": "headers",
+            "file": SimpleUploadedFile("cases.csv", csv.encode()),
+        },
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    for line in ("procedure_type: vertebroplasty = PVP", "level: L-1 = L1", "level: t 12 = T12", "diabetes: 1 = yes"):
+        assert line in html
