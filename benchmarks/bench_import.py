@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_import.py [--levels 50000] [--format csv|xlsx|both]
     .venv/bin/python benchmarks/bench_import.py --history [--answers 100000] [--format csv]
+    .venv/bin/python benchmarks/bench_import.py --commit-only --levels 20000 --format csv
 
 Runs against its own PostgreSQL database ``registry_bench_import`` (dropped and re-created, then
 migrated, on every run; override with BENCH_DATABASE_URL). For each format it times, on an empty
@@ -9,6 +10,13 @@ site: the preview (read + validate, nothing written), the commit (read + validat
 with history rows, in one transaction), the follow-up planning the worker does after the commit
 for procedures with a window still open, and a second import of the same file (everything
 recognised as existing, nothing written). Prints one line per step; BENCHMARKS.md records them.
+
+Each commit is then set beside two baselines measured in the same run on the same rows (every row
+the commit wrote: patients, consent events, procedures, levels, leaks, complications, bone-health
+actions, follow-up events, answers): ``bulk_create`` of those rows as model objects, and a plain
+``COPY`` of their values, each into the emptied tables inside a transaction that is rolled back.
+The ratios (baseline time / import time; issue #14.6 asks ≥ 0.3 for COPY) are printed with the
+peak memory of the process and the machine's load average.
 
 With ``--history`` it commits, in the same run and database, the levels-only series (the
 baseline: today's template columns) and the same series as a full record — a complication on
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -48,7 +57,9 @@ def main() -> None:
     parser.add_argument("--format", choices=["csv", "xlsx", "both"], default="both")
     parser.add_argument("--history", action="store_true", help="Baseline vs full record with answers.")
     parser.add_argument("--answers", type=int, default=100_000)
+    parser.add_argument("--commit-only", action="store_true", help="Only the commit and its baselines.")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     recreate_database(url)
@@ -91,7 +102,8 @@ def main() -> None:
         started = time.perf_counter()
         data = sample.to_xlsx(rows) if file_format == "xlsx" else sample.to_csv(rows)
         print(f"[{file_format}] file: {len(data) / 1e6:.1f} MB, written in {time.perf_counter() - started:.1f} s")
-        for step, commit in (("preview (validate only)", False), ("commit", True), ("re-import (no change)", True)):
+        steps = (("preview (validate only)", False), ("commit", True), ("re-import (no change)", True))
+        for step, commit in steps[1:2] if args.commit_only else steps:
             started = time.perf_counter()
             plan = import_file(site=site, acting_user=user, name=f"series.{file_format}", data=data, commit=commit)
             elapsed = time.perf_counter() - started
@@ -101,12 +113,86 @@ def main() -> None:
                 f"unchanged {counts['levels_unchanged']}, follow-up to plan {counts['followup_to_plan']}"
             )
             if step == "commit":
+                same_rows_baselines(site, elapsed)
+                if args.commit_only:
+                    break
                 # What the worker does after the commit (plan_import_followup_task), timed apart.
                 started = time.perf_counter()
                 import_followup_plan(batch_id=plan.batch.pk, limit=10**9)
                 elapsed = time.perf_counter() - started
                 print(f"[{file_format}] follow-up planning after commit (worker): {elapsed:.1f} s")
         assert TreatedLevel.objects.filter(procedure__site=site).count() == args.levels
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def same_rows_baselines(site, import_seconds: float) -> None:
+    """``bulk_create`` and ``COPY`` of the rows the import wrote for ``site``, into the emptied
+    tables, each rolled back."""
+    from django.db import connection, transaction
+
+    from registry.followup.models import FollowUpEvent, SurveyResponse
+    from registry.patients.models import BoneHealthAction, ConsentEvent, Patient
+    from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
+
+    # Each written model, by its path to the site: the baselines write this site's rows only.
+    written = {
+        Patient: "site",
+        ConsentEvent: "patient__site",
+        Procedure: "site",
+        TreatedLevel: "procedure__site",
+        Complication: "procedure__site",
+        CementLeak: "treated_level__procedure__site",
+        BoneHealthAction: "patient__site",
+        FollowUpEvent: "site",
+        SurveyResponse: "patient__site",
+    }
+    objects = {model: list(model.objects.filter(**{path: site}).order_by("pk")) for model, path in written.items()}
+    rows = sum(len(objs) for objs in objects.values())
+    quote = connection.ops.quote_name
+    tables = ", ".join(quote(model._meta.db_table) for model in written)
+
+    def timed(write) -> float:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {tables} CASCADE")
+            started = time.perf_counter()
+            write()
+            elapsed = time.perf_counter() - started
+            transaction.set_rollback(True)
+        return elapsed
+
+    def bulk_create() -> None:
+        for model, objs in objects.items():
+            model.objects.bulk_create(objs, batch_size=2000)
+
+    # COPY gets its values prepared beforehand, outside its time: the baseline is the database's work.
+    prepared = {}
+    for model, objs in objects.items():
+        fields = model._meta.concrete_fields
+        columns = ", ".join(quote(f.column) for f in fields)
+        values = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objs]
+        prepared[model] = (f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN", values)
+
+    def copy() -> None:
+        with connection.cursor() as cursor:
+            for statement, values in prepared.values():
+                with cursor.cursor.copy(statement) as out:
+                    for row in values:
+                        out.write_row(row)
+
+    bulk_seconds, copy_seconds = timed(bulk_create), timed(copy)
+    print(
+        f"    same {rows:,} rows: import {import_seconds:.1f} s; bulk_create {bulk_seconds:.1f} s "
+        f"(import = {bulk_seconds / import_seconds:.2f}× bulk_create); COPY {copy_seconds:.1f} s "
+        f"(import = {copy_seconds / import_seconds:.2f}× COPY; target ≥ 0.3); peak {peak_mib():.0f} MiB; {load()}"
+    )
 
 
 def history_run(rows, user, args, file_format: str) -> None:
@@ -133,6 +219,7 @@ def history_run(rows, user, args, file_format: str) -> None:
         started = time.perf_counter()
         plan = import_file(site=site, acting_user=user, name=f"series.{file_format}", data=data)
         times.append(time.perf_counter() - started)
+        same_rows_baselines(site, times[-1])
         print(
             f"[{file_format}] {label}: {len(variant)} rows, {len(data) / 1e6:.1f} MB, commit {times[-1]:.1f} s — "
             f"levels {plan.counts['levels_new']}, complications {Complication.objects.filter(procedure__site=site).count()}, "

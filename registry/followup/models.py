@@ -325,6 +325,8 @@ class SurveyResponse(TimeStampedModel):
     odi_percent = models.DecimalField("ODI %", max_digits=4, decimal_places=1, null=True, blank=True)
     odi_answered = models.PositiveSmallIntegerField(default=0)
     odi_complete = models.BooleanField(default=False)
+    # Only the ODI total was kept (legacy records): odi_percent without section answers.
+    odi_total_only = models.BooleanField("ODI total only", default=False)
     karnofsky = models.PositiveSmallIntegerField(null=True, blank=True)
     red_flag_answers = models.JSONField(default=dict, blank=True)
     red_flags = models.JSONField(default=list, blank=True)
@@ -349,6 +351,10 @@ class SurveyResponse(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(odi_percent__isnull=True) | Q(odi_percent__gte=0, odi_percent__lte=100),
                 name="response_odi_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(odi_total_only=False) | Q(odi_answered=0, odi_percent__isnull=False),
+                name="response_odi_total_only_has_no_sections",
             ),
             models.CheckConstraint(
                 condition=Q(karnofsky__isnull=True) | Q(karnofsky__in=tuple(range(0, 101, 10))),

@@ -261,24 +261,28 @@ def _months_before(day: date, months: int) -> date:
     raise ValueError(day)
 
 
+def bone_health_due_on(*, kind: str, performed_on: date, protocol: FollowUpProtocol) -> date:
+    """When a bone-health action is due: the DXA at the 3-month point, therapy at the early visit;
+    a referral (no protocol time point) on the procedure day."""
+    days = {event.code: event.invite_day or event.window_start_day for event in protocol.events.all()}
+    day = {
+        BoneHealthActionKind.DXA: days.get(DXA_EVENT_CODE, DXA_FALLBACK_DAY),
+        BoneHealthActionKind.OSTEOPOROSIS_THERAPY: days.get(THERAPY_EVENT_CODE, THERAPY_FALLBACK_DAY),
+    }.get(kind, 0)
+    return performed_on + timedelta(days=day)
+
+
 def _plan_bone_health(*, procedure: Procedure, patient: Patient, protocol: FollowUpProtocol) -> None:
     """DXA at the 3-month point without a DXA in the 24 months before; therapy at the early visit."""
-    days = {event.code: event.invite_day or event.window_start_day for event in protocol.events.all()}
     lookback = _months_before(procedure.performed_on, DXA_LOOKBACK_MONTHS)
     rules = {
-        BoneHealthActionKind.DXA: (
-            patient.last_dxa_on is None or patient.last_dxa_on < lookback,
-            days.get(DXA_EVENT_CODE, DXA_FALLBACK_DAY),
-        ),
-        BoneHealthActionKind.OSTEOPOROSIS_THERAPY: (
-            procedure.indication == Indication.OSTEOPOROTIC
-            and patient.osteoporosis_therapy == OsteoporosisTherapy.NONE,
-            days.get(THERAPY_EVENT_CODE, THERAPY_FALLBACK_DAY),
-        ),
+        BoneHealthActionKind.DXA: patient.last_dxa_on is None or patient.last_dxa_on < lookback,
+        BoneHealthActionKind.OSTEOPOROSIS_THERAPY: procedure.indication == Indication.OSTEOPOROTIC
+        and patient.osteoporosis_therapy == OsteoporosisTherapy.NONE,
     }
     with acting_as(current_actor()):
-        for kind, (applies, day) in rules.items():
-            due_on = procedure.performed_on + timedelta(days=day)
+        for kind, applies in rules.items():
+            due_on = bone_health_due_on(kind=kind, performed_on=procedure.performed_on, protocol=protocol)
             action = BoneHealthAction.objects.filter(procedure=procedure, kind=kind).first()
             if action is None:
                 if applies:

@@ -19,7 +19,12 @@ Answers may share a row with a level, or sit on their own rows (repeating the pa
 procedure columns); two rows of the same procedure and time point are merged.
 
 ``withdrawn_on`` (with ``consent_status`` withdrawn) and ``deceased_on`` date what ended the
-follow-up: the history of each imported procedure is rebuilt from them (imports/history.py). Column names are the field names of the registry (headers are matched ignoring
+follow-up: the history of each imported procedure is rebuilt from them (imports/history.py).
+
+Bone health at entry (last DXA, lowest T-score, therapy, calcium / vitamin D) is in the patient
+columns; the bone-health actions after a procedure (DXA, osteoporosis therapy, falls-clinic and
+physiotherapy referrals) are ``bone_<kind>_status`` and ``bone_<kind>_on`` on the procedure's rows,
+with the DXA's T-score and the therapy's drug. Column names are the field names of the registry (headers are matched ignoring
 case and spaces); values may be the code (``PVP``) or the label (``Percutaneous vertebroplasty``).
 """
 
@@ -31,7 +36,7 @@ from django.db import models
 
 from registry.followup.models import ResponseSource, SurveyResponse
 from registry.followup.scoring import ODI_SECTIONS
-from registry.patients.models import Patient
+from registry.patients.models import BoneHealthAction, BoneHealthActionKind, Patient
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
 from registry.procedures.models import (
     CementLeak,
@@ -51,6 +56,7 @@ PATIENT, PROCEDURE, LEVEL, CEMENT, LEAKS = "patient", "procedure", "level", "cem
 HISTORY = "history"
 ANSWER = "answer"
 COMPLICATION = "complication"
+BONE = "bone"
 # Per-leak details: one value for every leak of the row, or one per leak (';'), in order.
 LEAK_DETAILS = ("leak_detected_by", "leak_size", "leak_pathway")
 # Template column -> Complication field; a row holds at most one complication.
@@ -65,6 +71,17 @@ COMPLICATION_COLUMNS = {
 }
 COMPLICATION_REQUIRED = ("complication_type", "complication_onset_on", "complication_found_at", "complication_severity")
 ODI_COLUMNS = {f"odi_{code}": code for code in ODI_SECTIONS}
+# Template column -> (BoneHealthAction kind, field): the procedure's bone-health actions after it,
+# at most one of each kind (the registry's rule), a status and a date for every kind.
+BONE_COLUMNS = {
+    **{
+        f"bone_{kind}_{suffix}": (kind, field_name)
+        for kind in BoneHealthActionKind.values
+        for suffix, field_name in (("status", "status"), ("on", "done_on"))
+    },
+    "bone_dxa_t_score": (BoneHealthActionKind.DXA.value, "t_score"),
+    "bone_osteoporosis_therapy_drug": (BoneHealthActionKind.OSTEOPOROSIS_THERAPY.value, "therapy"),
+}
 
 LEVEL_FIELDS = (
     "level",
@@ -144,6 +161,14 @@ def _model_columns(record: str, model, names) -> list[Column]:
     return columns
 
 
+def _bone_help(name: str, kind: str, field_name: str) -> str:
+    field = BoneHealthAction._meta.get_field(field_name)
+    label = BoneHealthActionKind(kind).label
+    if field_name == "done_on":
+        return f"{label}: date done, YYYY-MM-DD or DD/MM/YYYY (a date alone means done)"
+    return f"{label}: {field.verbose_name}, {_describe(field)}"
+
+
 def _complication_help(name: str, field_name: str) -> str:
     field = Complication._meta.get_field(field_name)
     return f"complication {field.verbose_name} (one complication per row; the row's level if any): {_describe(field)}"
@@ -195,6 +220,10 @@ COLUMNS: list[Column] = [
         "the leak of this row's level that caused the complication (a symptomatic leak): its location, "
         "also listed in leaks",
     ),
+    *(
+        Column(name, BONE, BoneHealthAction._meta.get_field(field_name), _bone_help(name, kind, field_name))
+        for name, (kind, field_name) in BONE_COLUMNS.items()
+    ),
     Column(
         "withdrawn_on",
         HISTORY,
@@ -226,7 +255,8 @@ COLUMNS: list[Column] = [
         "odi_total",
         ANSWER,
         None,
-        "ODI % (0–100, one decimal) where only the total was kept: imported flagged total-only; leave the sections empty",
+        "ODI % (0–100, one decimal) where only the total was kept: stored flagged total only (odi_total_only); "
+        "leave the sections empty",
     ),
 ]
 BY_NAME = {column.name: column for column in COLUMNS}

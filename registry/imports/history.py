@@ -25,10 +25,11 @@ from datetime import date
 from django.utils import timezone
 
 from registry.core.audit import HISTORY_BATCH_SIZE as BATCH_SIZE
-from registry.core.audit import bulk_create_audited
+from registry.core.audit import history_copy
 from registry.followup import scoring
 from registry.followup.models import CancelCause, EventStatus, FollowUpEvent, SurveyResponse
 from registry.followup.services import event_dates, protocol_for_site
+from registry.imports.bulk import insert_audited
 from registry.imports.plans import AnswerPlan, ImportPlan, PatientPlan
 from registry.patients.models import ConsentStatus
 
@@ -60,29 +61,30 @@ def event_outcome(
     return EventStatus.MISSED, ""
 
 
-def _response(answer: AnswerPlan, *, patient_id: int, procedure_id: int, language: str, acting_user, now):
+def _response(answer: AnswerPlan, *, patient_id: int, procedure_id: int, language: str, acting_user, now) -> dict:
     values = answer.values
-    response = SurveyResponse(
-        patient_id=patient_id,
-        procedure_id=procedure_id,
-        event_code=answer.time_point,
-        source=values["answer_source"],
-        collected_on=values["answered_on"],
-        language=language or "en",
-        vas=values.get("vas"),
-        entered_by=acting_user,
-        submitted_at=now,
-    )
+    response = {
+        "patient_id": patient_id,
+        "procedure_id": procedure_id,
+        "event_code": answer.time_point,
+        "source": values["answer_source"],
+        "collected_on": values["answered_on"],
+        "language": language or "en",
+        "vas": values.get("vas"),
+        "entered_by_id": acting_user.pk,
+        "submitted_at": now,
+    }
     sections = answer.odi_answers
     if sections:
         odi = scoring.odi_score(sections)
-        response.odi_answers = sections
-        response.odi_percent = odi.rounded_percent
-        response.odi_answered = odi.answered
-        response.odi_complete = odi.complete
+        response.update(
+            odi_answers=sections,
+            odi_percent=odi.rounded_percent,
+            odi_answered=odi.answered,
+            odi_complete=odi.complete,
+        )
     elif values.get("odi_total") is not None:
-        # Total-only: a percent with no sections (odi_answered 0) is how such a score is flagged.
-        response.odi_percent = values["odi_total"]
+        response.update(odi_percent=values["odi_total"], odi_total_only=True)
     return response
 
 
@@ -102,16 +104,17 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
         for event in FollowUpEvent.objects.filter(procedure_id__in=chunk).select_related("response"):
             existing_events[(event.procedure_id, event.event_code)] = event
 
-    new_events: list[FollowUpEvent] = []
+    new_events: list[dict] = []
     completed: list[FollowUpEvent] = []
-    responses: list[SurveyResponse] = []
-    event_of_response: list[FollowUpEvent | None] = []
+    responses: list[dict] = []
+    # Each response's event: an existing one, or the index of a new one (its id comes at insertion).
+    event_of_response: list[FollowUpEvent | int | None] = []
     counts: dict[str, int] = defaultdict(int)
     for key, procedure in plan.procedures.items():
         patient = plan.patients[procedure.patient_key]
         answers = answers_of.get(key, {})
         planned = patient.values.get("consent_status") != ConsentStatus.PENDING
-        linked: dict[str, FollowUpEvent] = {}
+        linked: dict[str, FollowUpEvent | int] = {}
         for protocol_event in protocol_events if planned else ():
             opens, invite, closes = event_dates(procedure.values["performed_on"], protocol_event)
             answer = answers.get(protocol_event.code)
@@ -129,24 +132,25 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
             if outcome is None:
                 continue
             status, cause = outcome
-            event = FollowUpEvent(
-                procedure_id=procedure.existing_id,
-                patient_id=patient.existing_id,
-                site=plan.site,
-                protocol_event=protocol_event,
-                event_code=protocol_event.code,
-                window_opens_on=opens,
-                invite_on=invite,
-                window_closes_on=closes,
-                status=status,
-                status_changed_at=now,
-                cancel_cause=cause,
-                cancel_reason=CENSOR_REASONS.get(cause, ""),
-            )
-            new_events.append(event)
-            counts[f"events_{cause or status}"] += 1
             if status == EventStatus.COMPLETED:
-                linked[protocol_event.code] = event
+                linked[protocol_event.code] = len(new_events)
+            new_events.append(
+                {
+                    "procedure_id": procedure.existing_id,
+                    "patient_id": patient.existing_id,
+                    "site_id": plan.site.pk,
+                    "protocol_event_id": protocol_event.pk,
+                    "event_code": protocol_event.code,
+                    "window_opens_on": opens,
+                    "invite_on": invite,
+                    "window_closes_on": closes,
+                    "status": status,
+                    "status_changed_at": now,
+                    "cancel_cause": cause,
+                    "cancel_reason": CENSOR_REASONS.get(cause, ""),
+                }
+            )
+            counts[f"events_{cause or status}"] += 1
         for time_point, answer in answers.items():
             responses.append(
                 _response(
@@ -160,12 +164,13 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
             )
             event_of_response.append(linked.get(time_point))
 
-    FollowUpEvent.objects.bulk_create(new_events, batch_size=BATCH_SIZE)
+    event_ids = insert_audited(FollowUpEvent, new_events, acting_user)
     FollowUpEvent.objects.bulk_update(
         completed, ["status", "cancel_cause", "cancel_reason", "status_changed_at"], batch_size=BATCH_SIZE
     )
+    history_copy(model=FollowUpEvent, ids=[event.pk for event in completed], history_type="~", acting_user=acting_user)
     for response, event in zip(responses, event_of_response, strict=True):
-        response.event = event
-    bulk_create_audited(responses, SurveyResponse, acting_user)
+        response["event_id"] = event_ids[event] if isinstance(event, int) else event and event.pk
+    insert_audited(SurveyResponse, responses, acting_user)
     counts["events_completed_later"] = len(completed)
     return dict(counts)

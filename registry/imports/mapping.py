@@ -8,7 +8,9 @@ Mappings are saved per site (``ImportMapping``) and applied to the rows parsed a
 result is validated exactly like a file in the template's columns.
 
 Suggestions come from name similarity (``difflib``) between the file's headers (or a REDCap data
-dictionary's field names and labels) and the template's column names and descriptions.
+dictionary's field names and labels) and the template's column names and descriptions; code
+suggestions compare the dictionary's choices, or without a dictionary the distinct values found in
+the uploaded file, with each vocabulary's codes and labels.
 """
 
 from __future__ import annotations
@@ -82,6 +84,12 @@ def suggest_code(column_name: str, their_code: str, their_label: str = "") -> st
         found = yes_no.get(_key(their_code)) or yes_no.get(_key(their_label))
         if found:
             return found
+    initial = _key(their_code)
+    if 0 < len(initial) <= 2:
+        # An abbreviation ("F", "M") that starts exactly one code or label.
+        starting = {code for code in codes if any(_key(t).startswith(initial) for t in (code, labels[code]))}
+        if len(starting) == 1:
+            return starting.pop()
     best, score = "", 0.0
     for code in codes:
         for text in (their_code, their_label):
@@ -93,6 +101,44 @@ def suggest_code(column_name: str, their_code: str, their_label: str = "") -> st
                 if value > score:
                     best, score = code, value
     return best if score >= SUGGEST_THRESHOLD else ""
+
+
+# Distinct values looked at per coded column of an uploaded file (a vocabulary has far fewer).
+MAX_DISTINCT_CODES = 200
+
+
+def suggest_codes(sheet: Sheet, columns: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Code suggestions from the distinct values the file holds in each column mapped to a coded one.
+
+    A value already written as the vocabulary writes it needs no entry; a value like no code
+    ("unknown") gets none, and validation will name it.
+    """
+    codes: dict[str, dict[str, str]] = {}
+    for index, header in enumerate(sheet.header):
+        name = columns.get(header, IGNORE)
+        if name not in BY_NAME or not (BY_NAME[name].codes or name == "time_point"):
+            continue
+        seen: set[str] = set()
+        for _number, cells in sheet.rows:
+            text = cells[index].strip() if index < len(cells) else ""
+            if text:
+                seen.add(text)
+                if len(seen) > MAX_DISTINCT_CODES:
+                    break
+        table = {}
+        for text in sorted(seen)[:MAX_DISTINCT_CODES]:
+            ours = suggest_event(text) if name == "time_point" else suggest_code(name, text)
+            if ours and ours.lower() != text.lower():
+                table[text] = ours
+        if table:
+            codes[name] = table
+    return codes
+
+
+def suggest_mapping(sheet: Sheet) -> dict:
+    """A mapping suggested from an uploaded file alone: its headers, then its values."""
+    columns = suggest_columns(sheet.header)
+    return {"columns": columns, "codes": suggest_codes(sheet, columns), "date_format": "", "record_column": ""}
 
 
 def _parse_date(text: str, date_format: str) -> str:

@@ -104,6 +104,17 @@ class ComplicationPlan:
 
 
 @dataclass
+class BoneActionPlan:
+    """One bone-health action of a procedure (``BoneHealthAction`` values, ``due_on`` set at the commit)."""
+
+    row: int
+    procedure_key: tuple
+    kind: str
+    values: dict[str, Any]
+    existing: bool = False
+
+
+@dataclass
 class ImportPlan:
     site: Site
     rows: int = 0
@@ -114,6 +125,7 @@ class ImportPlan:
     procedures: dict[tuple, ProcedurePlan] = field(default_factory=dict)
     answers: dict[tuple, AnswerPlan] = field(default_factory=dict)
     complications: dict[tuple, ComplicationPlan] = field(default_factory=dict)
+    bone_actions: dict[tuple, BoneActionPlan] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     batch: Any = None
 

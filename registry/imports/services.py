@@ -2,8 +2,8 @@
 
 A file is parsed once, at the preview (``reading.py``, bounded); only the parsed rows of a file
 without errors are kept, until the commit re-validates them inside one transaction and writes
-with ``bulk_create``; the history rows are written in bulk too, each under the importing user
-(``bulk.py``), so the audit trail of an imported record reads "created by <coordinator> at
+them set-based (``bulk.py``: ``COPY`` on PostgreSQL); the history rows are written in bulk too,
+each under the importing user, so the audit trail of an imported record reads "created by <coordinator> at
 <time>" like any other. Nothing is updated: records that already exist (natural keys in
 ``columns.py``) are skipped when identical and reported when they differ, for the coordinator to
 correct on the case screens; answers already in the registry are skipped too.
@@ -30,24 +30,31 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, prefetch_related_objects
 from django.utils import timezone
 
 from registry import access
-from registry.core.audit import HISTORY_BATCH_SIZE as BATCH_SIZE
-from registry.core.audit import acting_as, bulk_create_audited
+from registry.core.audit import acting_as
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
-from registry.followup.services import followup_schedule_procedure, protocol_for_site
+from registry.followup.services import bone_health_due_on, followup_schedule_procedure, protocol_for_site
+from registry.imports.bulk import insert_audited, insert_rows
 from registry.imports.columns import BY_NAME
 from registry.imports.history import write_history
 from registry.imports.mapping import DATE_FORMATS as MAPPING_DATE_FORMATS
 from registry.imports.mapping import apply_mapping
 from registry.imports.models import ImportBatch, ImportMapping, ImportStatus
-from registry.imports.plans import ImportPlan
+from registry.imports.plans import ImportPlan, ProcedurePlan
 from registry.imports.reading import MAX_COLUMNS, Sheet, UnreadableFile, read_sheet
 from registry.imports.validation import plan_import
-from registry.patients.models import ConsentEvent, ConsentStatus, Patient, Site
+from registry.patients.models import (
+    BoneHealthAction,
+    BoneHealthActionStatus,
+    ConsentEvent,
+    ConsentStatus,
+    Patient,
+    Site,
+)
 from registry.patients.services import study_id_format
 from registry.procedures.models import (
     CementLeak,
@@ -318,124 +325,151 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     new_patients = [p for p in plan.patients.values() if p.existing_id is None]
     number = site.next_study_number
     Site.objects.filter(pk=site.pk).update(next_study_number=number + len(new_patients))
-    patients = []
-    for offset, plan_patient in enumerate(new_patients):
-        patient = Patient(site=site, study_id=study_id_format(site, number + offset), **plan_patient.values)
-        patients.append(patient)
-    bulk_create_audited(patients, Patient, acting_user)
-    for plan_patient, patient in zip(new_patients, patients, strict=True):
-        plan_patient.existing_id = patient.pk
+    patient_ids = insert_audited(
+        Patient,
+        [
+            {"site_id": site.pk, "study_id": study_id_format(site, number + offset), **plan_patient.values}
+            for offset, plan_patient in enumerate(new_patients)
+        ],
+        acting_user,
+    )
+    for plan_patient, patient_id in zip(new_patients, patient_ids, strict=True):
+        plan_patient.existing_id = patient_id
     consent_events = []
-    for plan_patient, patient in zip(new_patients, patients, strict=True):
-        if patient.consent_status == ConsentStatus.PENDING:
+    for plan_patient in new_patients:
+        values = plan_patient.values
+        status = values.get("consent_status", ConsentStatus.PENDING)
+        if status == ConsentStatus.PENDING:
             continue
+        consent = {
+            "patient_id": plan_patient.existing_id,
+            "form_version": values.get("consent_form_version", ""),
+            "note": "Recorded at import.",
+            "recorded_by_id": acting_user.pk,
+        }
         withdrawn_on = plan_patient.history.get("withdrawn_on")
-        if withdrawn_on and patient.consent_date:
+        consent_date = values.get("consent_date")
+        if withdrawn_on and consent_date:
             # A dated withdrawal: the consent it ended is history too.
-            consent_events.append(
-                ConsentEvent(
-                    patient=patient,
-                    status=ConsentStatus.CONSENTED,
-                    effective_on=patient.consent_date,
-                    form_version=patient.consent_form_version,
-                    note="Recorded at import.",
-                    recorded_by=acting_user,
-                )
-            )
-        consent_events.append(
-            ConsentEvent(
-                patient=patient,
-                status=patient.consent_status,
-                effective_on=withdrawn_on or patient.consent_date or today,
-                form_version=patient.consent_form_version,
-                note="Recorded at import.",
-                recorded_by=acting_user,
-            )
-        )
-    ConsentEvent.objects.bulk_create(consent_events, batch_size=BATCH_SIZE)
+            consent_events.append({**consent, "status": ConsentStatus.CONSENTED, "effective_on": consent_date})
+        consent_events.append({**consent, "status": status, "effective_on": withdrawn_on or consent_date or today})
+    insert_rows(ConsentEvent, consent_events)
     lots = _lots(plan, acting_user)
 
     new_procedures = [p for p in plan.procedures.values() if p.existing_id is None]
-    procedures = [
-        Procedure(patient_id=plan.patients[p.patient_key].existing_id, site=site, recorded_by=acting_user, **p.values)
+    procedure_rows = [
+        {
+            "patient_id": plan.patients[p.patient_key].existing_id,
+            "site_id": site.pk,
+            "recorded_by_id": acting_user.pk,
+            **p.values,
+        }
         for p in new_procedures
     ]
-    bulk_create_audited(procedures, Procedure, acting_user)
-    for plan_procedure, procedure in zip(new_procedures, procedures, strict=True):
-        plan_procedure.existing_id = procedure.pk
+    for plan_procedure, procedure_id in zip(
+        new_procedures, insert_audited(Procedure, procedure_rows, acting_user), strict=True
+    ):
+        plan_procedure.existing_id = procedure_id
 
-    new_levels, levels = [], []
+    new_levels, level_rows = [], []
     for plan_procedure in plan.procedures.values():
         for plan_level in plan_procedure.levels:
             if plan_level.existing_id is None:
                 lot = lots[(plan_level.product.pk, normalise_lot_number(plan_level.lot_number))]
                 new_levels.append(plan_level)
-                levels.append(
-                    TreatedLevel(procedure_id=plan_procedure.existing_id, cement_lot=lot, **plan_level.values)
+                level_rows.append(
+                    {"procedure_id": plan_procedure.existing_id, "cement_lot_id": lot.pk, **plan_level.values}
                 )
-    bulk_create_audited(levels, TreatedLevel, acting_user)
-    for plan_level, level in zip(new_levels, levels, strict=True):
-        plan_level.existing_id = level.pk
+    for plan_level, level_id in zip(new_levels, insert_audited(TreatedLevel, level_rows, acting_user), strict=True):
+        plan_level.existing_id = level_id
     complications = _write_complications(plan, acting_user)
     leaks = []
-    for plan_level, level in zip(new_levels, levels, strict=True):
+    for plan_level in new_levels:
         for leak in plan_level.leaks:
-            complication = complications.get(leak.complication_key)
+            complication_id = complications.get(leak.complication_key)
             leaks.append(
-                CementLeak(
-                    treated_level=level,
-                    location=leak.location,
-                    detected_by=leak.detected_by,
-                    size_grade=leak.size_grade,
-                    pathway=leak.pathway,
-                    symptomatic=complication is not None,
-                    complication=complication,
-                )
+                {
+                    "treated_level_id": plan_level.existing_id,
+                    "location": leak.location,
+                    "detected_by": leak.detected_by,
+                    "size_grade": leak.size_grade,
+                    "pathway": leak.pathway,
+                    "symptomatic": complication_id is not None,
+                    "complication_id": complication_id,
+                }
             )
-    bulk_create_audited(leaks, CementLeak, acting_user)
+    insert_audited(CementLeak, leaks, acting_user)
+    _write_bone_actions(plan, acting_user)
     for name, count in write_history(plan, acting_user, today=today).items():
         plan.counts[name] += count
-    pending = _followup_candidates(site, procedures)
+    pending = _followup_candidates(plan, new_procedures)
     plan.counts["followup_to_plan"] = len(pending)
     return pending
 
 
-def _write_complications(plan: ImportPlan, acting_user) -> dict[tuple, Complication]:
-    """New complications, on their procedure and (if the row had one) level; by their plan key."""
+def _write_complications(plan: ImportPlan, acting_user) -> dict[tuple, int]:
+    """New complications, on their procedure and (if the row had one) level: their ids by plan key."""
     level_ids = {
         (key, level.values["level"]): level.existing_id
         for key, procedure in plan.procedures.items()
         for level in procedure.levels
     }
-    created: dict[tuple, Complication] = {}
+    keys, rows = [], []
     for key, complication in plan.complications.items():
         if complication.existing:
             continue
         procedure = plan.procedures[complication.procedure_key]
-        created[key] = Complication(
-            patient_id=plan.patients[procedure.patient_key].existing_id,
-            procedure_id=procedure.existing_id,
-            treated_level_id=level_ids.get((complication.procedure_key, complication.level)),
-            **complication.model_values(),
+        keys.append(key)
+        rows.append(
+            {
+                "patient_id": plan.patients[procedure.patient_key].existing_id,
+                "procedure_id": procedure.existing_id,
+                "treated_level_id": level_ids.get((complication.procedure_key, complication.level)),
+                **complication.model_values(),
+            }
         )
-    bulk_create_audited(list(created.values()), Complication, acting_user)
-    return created
+    return dict(zip(keys, insert_audited(Complication, rows, acting_user), strict=True))
 
 
-def _followup_candidates(site: Site, procedures: list[Procedure]) -> list[int]:
+def _write_bone_actions(plan: ImportPlan, acting_user) -> None:
+    """New bone-health actions, due when the follow-up planner would have made them due."""
+    protocol = protocol_for_site(plan.site)
+    prefetch_related_objects([protocol], "events")
+    rows = []
+    for action in plan.bone_actions.values():
+        if action.existing:
+            continue
+        procedure = plan.procedures[action.procedure_key]
+        performed_on = procedure.values["performed_on"]
+        rows.append(
+            {
+                "patient_id": plan.patients[procedure.patient_key].existing_id,
+                "procedure_id": procedure.existing_id,
+                "kind": action.kind,
+                "due_on": bone_health_due_on(kind=action.kind, performed_on=performed_on, protocol=protocol),
+                "acted_by_id": None if action.values["status"] == BoneHealthActionStatus.DUE else acting_user.pk,
+                "note": "Recorded at import.",
+                **action.values,
+            }
+        )
+    insert_audited(BoneHealthAction, rows, acting_user)
+
+
+def _followup_candidates(plan: ImportPlan, procedures: list[ProcedurePlan]) -> list[int]:
     """Imported procedures with a window still open, of consented living patients, oldest first."""
+    site = plan.site
     last_day = ProtocolEvent.objects.filter(protocol=protocol_for_site(site)).aggregate(Max("window_end_day"))
     horizon = clock.local_date(clock.now(), site.time_zone) - timedelta(days=last_day["window_end_day__max"] or 0)
-    candidates = [p for p in procedures if p.performed_on >= horizon]
-    in_followup = set(
-        Patient.objects.filter(
-            pk__in={p.patient_id for p in candidates},
-            consent_status=ConsentStatus.CONSENTED,
-            deceased_on__isnull=True,
-        ).values_list("pk", flat=True)
-    )
-    chosen = sorted((p for p in candidates if p.patient_id in in_followup), key=lambda p: (p.performed_on, p.pk))
-    return [p.pk for p in chosen]
+    chosen = []
+    for procedure in procedures:
+        patient = plan.patients[procedure.patient_key].values
+        if (
+            procedure.values["performed_on"] >= horizon
+            and patient.get("consent_status") == ConsentStatus.CONSENTED
+            and patient.get("deceased_on") is None
+        ):
+            chosen.append((procedure.values["performed_on"], procedure.existing_id))
+    return [procedure_id for _performed_on, procedure_id in sorted(chosen)]
 
 
 def import_followup_plan(*, batch_id: int, limit: int = 500) -> int:

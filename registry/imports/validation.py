@@ -25,6 +25,8 @@ from registry.followup.services import protocol_for_site
 from registry.imports.columns import (
     ANSWER,
     ANSWER_REQUIRED,
+    BONE,
+    BONE_COLUMNS,
     BY_NAME,
     CEMENT,
     COMPLICATION,
@@ -43,6 +45,7 @@ from registry.imports.columns import (
 )
 from registry.imports.plans import (
     AnswerPlan,
+    BoneActionPlan,
     ComplicationPlan,
     ImportPlan,
     LeakPlan,
@@ -53,7 +56,17 @@ from registry.imports.plans import (
     RowNote,
 )
 from registry.imports.reading import Sheet
-from registry.patients.models import AGE_MAX, AGE_MIN, ConsentStatus, Patient, Site, age_on, validate_karnofsky
+from registry.patients.models import (
+    AGE_MAX,
+    AGE_MIN,
+    BoneHealthAction,
+    BoneHealthActionStatus,
+    ConsentStatus,
+    Patient,
+    Site,
+    age_on,
+    validate_karnofsky,
+)
 from registry.procedures import services as procedure_services
 from registry.procedures.models import (
     CementLeak,
@@ -192,7 +205,7 @@ class CellParser:
         if column.record == LEAKS:
             parts = [part.strip() for part in raw.split(";") if part.strip()]
             return tuple(_parse_field(column.field, part) for part in parts)
-        if raw == "" and column.record in (ANSWER, HISTORY, COMPLICATION):
+        if raw == "" and column.record in (ANSWER, HISTORY, COMPLICATION, BONE):
             return None
         if column.name in ("withdrawn_on", "answered_on"):
             return parse_date(raw)
@@ -273,6 +286,7 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             HISTORY: {},
             ANSWER: {},
             COMPLICATION: {},
+            BONE: {},
         }
         raw_of: dict[str, str] = {}
         row_errors: list[RowError] = []
@@ -310,6 +324,8 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
             # A time point with nothing answered (a REDCap event row without its survey) is no answer.
             time_point = None
         row_errors.extend(_answer_row_errors(number, raw_of, time_point, answers, reaches_procedure))
+        bone = _bone_actions(parsed[BONE])
+        row_errors.extend(_bone_row_errors(number, raw_of, bone, reaches_procedure))
         if row_errors:
             plan.errors.extend(row_errors)
             continue
@@ -340,6 +356,12 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
                 plan.answers[(procedure_key, time_point)] = AnswerPlan(number, procedure_key, time_point, answers)
             elif not _conflicts(plan, number, answer.row, answers, answer.values, raw_of, "time point"):
                 answer.values.update(answers)
+        for kind, values in bone.items():
+            action = plan.bone_actions.get((procedure_key, kind))
+            if action is None:
+                plan.bone_actions[(procedure_key, kind)] = BoneActionPlan(number, procedure_key, kind, values)
+            elif not _conflicts(plan, number, action.row, values, action.values, raw_of, "procedure"):
+                action.values.update(values)
         if complication:
             key = (procedure_key, complication["complication_type"], complication["complication_onset_on"])
             level = parsed[LEVEL]["level"] if reaches_level else None
@@ -418,6 +440,39 @@ def _complication_row_errors(
     onset, resolved = complication.get("complication_onset_on"), complication.get("complication_resolved_on")
     if onset and resolved and resolved < onset:
         errors.append(RowError(number, "complication_resolved_on", str(resolved), "Resolution is before onset."))
+    return errors
+
+
+def _bone_actions(cells: dict) -> dict[str, dict]:
+    """The row's bone-health actions by kind, as ``BoneHealthAction`` values; a date alone means done."""
+    actions: dict[str, dict] = {}
+    for name, value in cells.items():
+        if value is not None and value != "":
+            kind, field_name = BONE_COLUMNS[name]
+            actions.setdefault(kind, {})[field_name] = value
+    for values in actions.values():
+        if "status" not in values and values.get("done_on"):
+            values["status"] = BoneHealthActionStatus.DONE
+    return actions
+
+
+def _bone_row_errors(number: int, raw_of: dict, bone: dict[str, dict], reaches_procedure: bool) -> list[RowError]:
+    errors = []
+    for kind, values in bone.items():
+        status_column, date_column = f"bone_{kind}_status", f"bone_{kind}_on"
+        if not reaches_procedure:
+            errors.append(
+                RowError(number, status_column, "", "A bone-health action follows a procedure: give its performed_on.")
+            )
+        status = values.get("status")
+        if status is None:
+            errors.append(RowError(number, status_column, "", "Give the action's status (or the date it was done)."))
+        elif status == BoneHealthActionStatus.DONE and not values.get("done_on"):
+            errors.append(RowError(number, date_column, "", "Give the date it was done."))
+        elif status != BoneHealthActionStatus.DONE:
+            for name, (column_kind, field_name) in BONE_COLUMNS.items():
+                if column_kind == kind and field_name not in ("status",) and raw_of.get(name, ""):
+                    errors.append(RowError(number, name, raw_of[name], "Only an action done has a date and result."))
     return errors
 
 
@@ -518,6 +573,18 @@ def _check_history(plan: ImportPlan) -> None:
 def _check_records(plan: ImportPlan) -> None:
     """Rules across fields of a record, with the registry's own checks where it has them."""
     _check_history(plan)
+    for action in plan.bone_actions.values():
+        performed_on = plan.procedures[action.procedure_key].values["performed_on"]
+        done_on = action.values.get("done_on")
+        if done_on and done_on < performed_on:
+            plan.errors.append(
+                RowError(
+                    action.row,
+                    f"bone_{action.kind}_on",
+                    str(done_on),
+                    f"Before the procedure ({performed_on}): a DXA before it is the patient's last_dxa_on.",
+                )
+            )
     for complication in plan.complications.values():
         performed_on = plan.procedures[complication.procedure_key].values["performed_on"]
         onset = complication.values["complication_onset_on"]
@@ -705,3 +772,21 @@ def _match_registry(plan: ImportPlan) -> None:
     for (procedure_key, kind, onset), complication in plan.complications.items():
         complication.existing = (plan.procedures[procedure_key].existing_id, kind, onset) in reported
         counts["complications_unchanged" if complication.existing else "complications_new"] += 1
+
+    # Bone-health actions: one of each kind per procedure (the registry's rule); an existing one is
+    # left as it is (its later life is the worklist's), differences reported.
+    acted: dict[tuple[int, str], dict] = {}
+    for ids in _chunks(procedure_ids):
+        for row in BoneHealthAction.objects.filter(procedure_id__in=ids).values(
+            "procedure_id", "kind", "status", "done_on", "t_score", "therapy"
+        ):
+            acted[(row["procedure_id"], row["kind"])] = row
+    for (procedure_key, kind), action in plan.bone_actions.items():
+        found = acted.get((plan.procedures[procedure_key].existing_id, kind))
+        if found is None:
+            counts["bone_actions_new"] += 1
+            continue
+        action.existing = True
+        differences = _diff(action.values, found)
+        counts["bone_actions_changed" if differences else "bone_actions_unchanged"] += 1
+        plan.changes.extend(RowNote(action.row, "bone health", d) for d in differences)

@@ -16,7 +16,7 @@ from registry.imports import export
 from registry.imports.columns import COLUMNS, KEY_COLUMNS
 from registry.imports.forms import ExportForm, MappingSaveForm, MappingSuggestForm, UploadForm
 from registry.imports.mapping import events_in as mapping_events_in
-from registry.imports.mapping import redcap_preset, suggest_columns
+from registry.imports.mapping import redcap_preset, suggest_mapping
 from registry.imports.models import ImportBatch, ImportMapping, ImportStatus
 from registry.imports.reading import CSV, MAX_COLUMNS, XLSX, UnreadableFile, read_sheet, read_upload
 from registry.imports.services import (
@@ -190,7 +190,7 @@ def _suggest(data) -> dict:
             events = mapping_events_in(export)
         return redcap_preset(read_upload(data["file"]), events)
     _format, sheet = read_sheet(data["file"].name, read_upload(data["file"]))
-    return {"columns": suggest_columns(sheet.header), "codes": {}, "date_format": "", "record_column": ""}
+    return suggest_mapping(sheet)
 
 
 def _codes_text(codes: dict[str, dict[str, str]]) -> str:

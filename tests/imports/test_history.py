@@ -138,6 +138,7 @@ def test_a_legacy_series_brings_its_history_response_rates_and_outcomes(site_a, 
     assert (str(early.vas), early.odi_answered, str(early.odi_percent), early.source) == ("2.5", 10, "20.0", "link")
     total_only = SurveyResponse.objects.get(patient__mrn="P1", event_code="early")
     assert (str(total_only.odi_percent), total_only.odi_answered, total_only.odi_answers) == ("30.0", 0, {})
+    assert (total_only.odi_total_only, early.odi_total_only) == (True, False)
     assert total_only.history.get().history_user == coordinator_a
     withdrawal = ConsentEvent.objects.filter(patient__mrn="P3").order_by("effective_on")
     assert [(c.status, c.effective_on.isoformat()) for c in withdrawal] == [
@@ -175,3 +176,11 @@ def test_a_legacy_series_brings_its_history_response_rates_and_outcomes(site_a, 
     assert SurveyResponse.objects.count() == 8
     assert events_of("P1")["m12"] == (completed, "")
     assert FollowUpEvent.objects.get(patient__mrn="P1", event_code="m12").response.vas == 2
+
+    # Every event has its "created" history row under the importer, and the one the re-import
+    # completed its "changed" row
+    created = FollowUpEvent.history.filter(history_type="+")
+    assert sorted(created.values_list("id", flat=True)) == sorted(FollowUpEvent.objects.values_list("id", flat=True))
+    assert set(created.values_list("history_user", flat=True)) == {coordinator_a.pk}
+    changed = FollowUpEvent.history.filter(history_type="~").values_list("event_code", "status", "history_user")
+    assert list(changed) == [("m12", completed, coordinator_a.pk)]

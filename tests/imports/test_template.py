@@ -49,12 +49,25 @@ def test_the_excel_template_has_drop_downs_a_dictionary_and_an_example_that_impo
     assert sex is not None and [c for c in sex_codes if c] == BY_NAME["sex"].codes
     assert _validation_for(cases, "balloon_inflated") is not None
     assert _validation_for(cases, "given_name") is None and _validation_for(cases, "leaks") is None
+    # Bone-health actions: each status column offers the action statuses, the therapy its drugs
+    status_at = HEADER.index("bone_falls_referral_status") + 1
+    assert _validation_for(cases, "bone_falls_referral_status") is not None
+    assert [codes.cell(row=r, column=status_at).value for r in range(1, 5)] == [
+        "due",
+        "done",
+        "declined",
+        "not_applicable",
+    ]
+    assert _validation_for(cases, "bone_osteoporosis_therapy_drug") is not None
+    assert _validation_for(cases, "bone_dxa_on") is None
 
     # The dictionary describes every column, as the validation reads it
     rows = list(workbook["Dictionary"].iter_rows(min_row=2, values_only=True))
     assert [row[0] for row in rows] == HEADER
     mrn = next(row for row in rows if row[0] == "mrn")
     assert mrn[2] == "yes"
+    t_score = next(row for row in rows if row[0] == "bone_dxa_t_score")
+    assert t_score[1] == "bone" and "DXA scan" in t_score[3] and "at most 1 decimal" in t_score[3]
 
     # And the example row, pasted into a file, imports without an error
     example = [cell.value or "" for cell in workbook["Example"][2]]
