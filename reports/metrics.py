@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -147,6 +148,11 @@ SCHEMA: dict[str, dict[str, str]] = {
 # with 9 or 10 sections answered, a multiple of 1/90.
 VOLUME_SCALE = 10
 MEASURE_SCALES = {"vas": 10, "odi": 90}
+
+
+def exact_odi(points: int, answered: int) -> Fraction:
+    """One response's ODI percent, exactly: 100 x points / (5 x sections answered)."""
+    return Fraction(20 * points, answered)
 
 
 def exact_odi_percent(responses: pd.DataFrame) -> pd.Series:
