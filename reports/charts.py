@@ -205,7 +205,8 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
 
 
 def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -> str:
-    label = "Treated levels by vertebra (% of levels), with Barriga-Martín 2022's distribution"
+    """The PVP levels' distribution (``activity["level_distribution_pvp"]``): 001 treated by PVP only."""
+    label = "PVP levels by vertebra (% of PVP levels), with Barriga-Martín 2022's PVP levels"
     figure, axes = _figure(7.0, 3.2, bottom=0.2)
     reference = bm.BENCHMARKS["level_distribution"]
     order = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
@@ -217,7 +218,7 @@ def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -
         visible = share is not None and share.rate is not None and _visible(share.count, suppress)
         values.append(share.rate * 100 if visible else 0)
     positions = np.arange(len(codes))
-    axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry")
+    axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry, PVP levels")
     axes.plot(
         positions,
         [reference.counts.get(code, 0) / reference.total * 100 for code in codes],

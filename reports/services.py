@@ -72,8 +72,8 @@ def _charts(frames: Frames, metrics, *, suppress: bool, funnel: bool, levels: bo
         ("Leak rate by procedure type", charts.leak_rate_by_type(metrics.leaks["per_patient"], suppress=suppress)),
     ]
     if levels:
-        distribution = metrics.activity["level_distribution"]
-        result.append(("Level distribution", charts.level_distribution(distribution, suppress=suppress)))
+        distribution = metrics.activity["level_distribution_pvp"]
+        result.append(("PVP level distribution", charts.level_distribution(distribution, suppress=suppress)))
     if funnel:
         result.append(("Funnel plot of sites' leak rates", charts.funnel(site_leak_rates(frames))))
     return result

@@ -54,6 +54,7 @@ COMPLETENESS_LABELS = {
 MEASURE_LABELS = {"vas": "VAS (0–10)", "odi": "ODI (%)"}
 
 
+PVP_LEVELS_COLUMN = "PVP levels"
 LEVEL_BENCHMARK_COLUMN = f"Benchmark ({bm.BENCHMARKS['level_distribution'].source.short}, 41 levels)"
 TRAJECTORY_BENCHMARK_COLUMN = f"Benchmark ({bm.trajectory_for('vas', 'PVP').source.short}, Table 2)"
 
@@ -111,6 +112,9 @@ class Table:
     note: str = ""
     # Where the benchmark column's figures come from, for tables without a "Source" column.
     benchmark_source: str = ""
+    # The one column the benchmark compares with, where a row has several figures (a PVP-only
+    # benchmark beside the PVP column, not beside all types); empty: the row's figures.
+    benchmark_for: str = ""
     # Per row, per cell: the numbers behind the text (FigureText) or None.
     figures: list[list[FigureText | None]] = field(default_factory=list, compare=False)
 
@@ -311,25 +315,29 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     for code, text in fmt.family(a["by_indication"]).items():
         indications.add(str(labels.get(code, code)), text)
 
+    reference = bm.BENCHMARKS["level_distribution"]
     distribution = Table(
         "level_distribution",
         "Treated levels by vertebra",
-        ["Level", "Levels", LEVEL_BENCHMARK_COLUMN],
-        note=str(bm.BENCHMARKS["level_distribution"].source),
-        benchmark_source=str(bm.BENCHMARKS["level_distribution"].source),
+        ["Level", "Levels", PVP_LEVELS_COLUMN, LEVEL_BENCHMARK_COLUMN],
+        note=f"{reference.source}: PVP levels, compared with the registry's PVP levels.",
+        benchmark_source=str(reference.source),
+        benchmark_for=PVP_LEVELS_COLUMN,
     )
-    reference = bm.BENCHMARKS["level_distribution"]
     shown = list(a["level_distribution"])
     for code in reference.counts:
         if code not in shown:
             shown.append(code)
     order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
     shares = {code: a["level_distribution"].get(code) or proportion(0, a["levels"]) for code in shown}
-    texts = fmt.family(shares)
+    pvp_shares = {code: a["level_distribution_pvp"].get(code) or proportion(0, a["levels_pvp"]) for code in shown}
+    texts, pvp_texts = fmt.family(shares), fmt.family(pvp_shares)
     for code in sorted(shown, key=order.__getitem__):
         count = reference.counts.get(code, 0)
         share = proportion(count, reference.total)
-        distribution.add(code, texts[code], share_figure(format_proportion(share, suppress=False), share))
+        distribution.add(
+            code, texts[code], pvp_texts[code], share_figure(format_proportion(share, suppress=False), share)
+        )
     return [table, indications, distribution]
 
 
@@ -346,9 +354,18 @@ def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         # 001 treated by PVP only: its figure sits beside the PVP row, not beside all procedures.
         benchmark = volume_benchmark if kind == "PVP" else NO_BENCHMARK
         table.add(f"Volume per level — {TYPE_LABELS[kind]}", text, *benchmark)
-    table.add("Vertebral body volume", fmt.mean(c["body_volume"], "cc"), *mean_benchmark_key("vertebral_body_volume"))
+    # Body volume and fill: 001's levels were all treated by PVP, so its figures sit beside the PVP rows.
+    table.add("Vertebral body volume — All", fmt.mean(c["body_volume"], "cc"), *NO_BENCHMARK)
     table.add(
-        "Fill (cement / body volume)", fmt.mean(c["fill_percent"], "%"), *mean_benchmark_key("cement_fill_percent")
+        "Vertebral body volume — PVP",
+        fmt.mean(c["body_volume_pvp"], "cc"),
+        *mean_benchmark_key("vertebral_body_volume"),
+    )
+    table.add("Fill (cement / body volume) — All", fmt.mean(c["fill_percent"], "%"), *NO_BENCHMARK)
+    table.add(
+        "Fill (cement / body volume) — PVP",
+        fmt.mean(c["fill_percent_pvp"], "%"),
+        *mean_benchmark_key("cement_fill_percent"),
     )
 
     products = Table("cement_products", "Cement by product", ["Product", "Levels", "Volume per level"])
@@ -378,27 +395,31 @@ def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         table.add(f"Procedures with a leak — {TYPE_LABELS[kind]}", text, *NO_BENCHMARK)
     reference = bm.BENCHMARKS["leak_rate_level_low_volume_pvp"]
     for group, share in lk["location_group"].items():
+        table.add(f"Levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *NO_BENCHMARK)
+    # 001's locations and sizes are of PVP levels: beside the registry's PVP levels and leaks only.
+    for group, share in lk["location_group_pvp"].items():
         count = reference.breakdown["location"].get(group)
         benchmark = (
             (format_proportion(proportion(count, reference.denominator), suppress=False), str(reference.source))
             if count is not None
             else NO_BENCHMARK
         )
-        table.add(f"Levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *benchmark)
+        table.add(f"PVP levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *benchmark)
     table.add("Symptomatic leaks (of leaks)", fmt.share(lk["symptomatic"]), *NO_BENCHMARK)
 
     details = Table("leak_types", "Leaks by Yeom pathway and size grade", ["Category", "Leaks", "Benchmark", "Source"])
     for pathway, text in fmt.family(lk["pathway"]).items():
         details.add(f"Pathway {PATHWAY_LABELS.get(pathway, pathway)}", text, *NO_BENCHMARK)
-    size_texts = fmt.family(lk["size_grade"])
-    for grade in lk["size_grade"]:
+    for grade, text in fmt.family(lk["size_grade"]).items():
+        details.add(f"Size {grade}", text, *NO_BENCHMARK)
+    for grade, text in fmt.family(lk["size_grade_pvp"]).items():
         count = reference.breakdown["size"].get(grade)
         benchmark = (
             (format_proportion(proportion(count, reference.count), suppress=False), str(reference.source))
             if count is not None
             else NO_BENCHMARK
         )
-        details.add(f"Size {grade}", size_texts[grade], *benchmark)
+        details.add(f"PVP leaks — size {grade}", text, *benchmark)
 
     comparison = bm.BENCHMARKS["cement_volume_by_leak"]
     volume = Table(
@@ -408,21 +429,23 @@ def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         note=comparison.note,
     )
     source = str(comparison.source)
-    volume.add(
-        "With a leak", fmt.mean(lk["volume_with_leak"], "mL", 2), mean_benchmark(comparison.with_leak, 2), source
-    )
-    volume.add(
-        "Without a leak",
-        fmt.mean(lk["volume_without_leak"], "mL", 2),
-        mean_benchmark(comparison.without_leak, 2),
-        source,
-    )
-    volume.add(
-        "p value",
-        fmt.p_value(lk["volume_test"].p_value, lk["volume_with_leak"].n, lk["volume_without_leak"].n),
-        format_number(comparison.p_value, 3),
-        source,
-    )
+    for suffix, kind in (("", "All"), ("_pvp", "PVP")):
+        # 001's comparison is of PVP levels: beside the PVP rows only.
+        with_leak, without_leak = lk[f"volume_with_leak{suffix}"], lk[f"volume_without_leak{suffix}"]
+        benchmarks = (
+            (mean_benchmark(comparison.with_leak, 2), source),
+            (mean_benchmark(comparison.without_leak, 2), source),
+            (format_number(comparison.p_value, 3), source),
+        )
+        if kind == "All":
+            benchmarks = (NO_BENCHMARK,) * 3
+        volume.add(f"With a leak — {kind}", fmt.mean(with_leak, "mL", 2), *benchmarks[0])
+        volume.add(f"Without a leak — {kind}", fmt.mean(without_leak, "mL", 2), *benchmarks[1])
+        volume.add(
+            f"p value — {kind}",
+            fmt.p_value(lk[f"volume_test{suffix}"].p_value, with_leak.n, without_leak.n),
+            *benchmarks[2],
+        )
     return [table, details, volume]
 
 
@@ -493,6 +516,7 @@ def _outcome_table(
     table = Table(key, title, list(columns))
     if benchmarks:
         table.benchmark_source = str(bm.trajectory_for(measure, "PVP").source)
+        table.benchmark_for = "Score"  # a pooled mean score, not a change or a responder share
     # The groups are parts of one cohort (the "All" row, or the by-type table's): a small group is
     # withheld with a partner, so that its mean cannot be worked back from the others'.
     withheld = {
