@@ -258,6 +258,14 @@ class Frames:
     def up_to(self, as_of: dt.date) -> Frames:
         """The cohort as it stood on ``as_of``: procedures performed and answers collected by then."""
         cut = self.performed_between(None, as_of)
+        # A status changed after ``as_of`` was still open then (as ``loaders.load_frames`` reads it).
+        changed_later = (cut.events["status_changed_on"] > pd.Timestamp(as_of)).to_numpy()
+        if changed_later.any():
+            events = cut.events.assign(
+                status=np.where(changed_later, "open", cut.events["status"].astype(object)),
+                cancel_cause=np.where(changed_later, "", cut.events["cancel_cause"].astype(object)),
+            )
+            cut = replace(cut, events=events)
         collected = cut.responses["collected_on"] <= pd.Timestamp(as_of)
         if collected.all():
             return replace(cut, as_of=as_of)

@@ -9,10 +9,11 @@ rates (``reports.stats``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from registry.procedures.models import ComplicationType, Indication, ProcedureType, SirSeverity
 from reports import benchmarks as bm
+from reports.disclosure import is_withheld
 from reports.metrics import Metrics, OutcomeRow
 from reports.stats import (
     NOT_AVAILABLE,
@@ -163,14 +164,14 @@ class Section:
 WITHHELD = "withheld"
 
 
-def complementary(counts: Mapping[str, int], *, suppress: bool) -> set[str]:
+def complementary(counts: Mapping[str, int], *, suppress: bool, withheld: Iterable[str] = ()) -> set[str]:
     """The groups of an additive breakdown (parts of a total shown elsewhere) to withhold: every
-    count of 1-4, and, where that would leave one alone, the next smallest, so that no hidden
-    count is the total minus the shown ones. Zeros are not small cells but can be withheld as
-    partners."""
+    count of 1-4 and every group ``withheld`` already (``reports.disclosure``), and, where that
+    would leave one alone, the next smallest, so that no hidden count is the total minus the shown
+    ones. Zeros are not small cells but can be withheld as partners."""
     if not suppress:
         return set()
-    hidden = {key for key, n in counts.items() if 0 < n < SMALL_CELL}
+    hidden = {key for key, n in counts.items() if 0 < n < SMALL_CELL} | (set(withheld) & set(counts))
     if len(hidden) == 1:
         partners = sorted((n, str(key)) for key, n in counts.items() if key not in hidden)
         if partners:
@@ -186,19 +187,31 @@ class Formatter:
         """Groups of a by-group family of proportions (parts of an "all" row) to withhold: by
         count, by denominator and by complement, each protected against subtraction."""
         parts = {key: share for key, share in shares.items() if key != "all"}
+        withheld = {key for key, p in parts.items() if p.withheld}
         hidden: set[str] = set()
         for counts in (
             {key: p.count for key, p in parts.items()},
             {key: p.denominator for key, p in parts.items()},
             {key: p.denominator - p.count for key, p in parts.items()},
         ):
-            hidden |= complementary(counts, suppress=self.suppress)
+            hidden |= complementary(counts, suppress=self.suppress, withheld=withheld)
         # Each set is empty or holds at least two groups, and so does their union.
         return hidden
 
     def withheld_means(self, means: Mapping[str, MeanSummary | None]) -> set[str]:
+        parts = {key: m for key, m in means.items() if key != "all"}
         return complementary(
-            {key: (m.n if m is not None else 0) for key, m in means.items() if key != "all"}, suppress=self.suppress
+            {key: (m.n if m is not None else 0) for key, m in parts.items()},
+            suppress=self.suppress,
+            withheld={key for key, m in parts.items() if is_withheld(m)},
+        )
+
+    def withheld_outcome_groups(self, groups: Mapping[str, Mapping[str, OutcomeRow]], event: str) -> set[str]:
+        """The groups (procedure types, indications) whose outcome at ``event`` is withheld. They
+        are parts of one cohort (the "All" row, or the by-type table's): a small group is withheld
+        with a partner, so that its mean cannot be worked back from the others'."""
+        return self.withheld_means({group: rows[event].score for group, rows in groups.items()}) | self.withheld_means(
+            {group: rows[event].change for group, rows in groups.items()}
         )
 
     def family(self, shares: Mapping[str, Proportion]) -> dict[str, str]:
@@ -218,24 +231,32 @@ class Formatter:
         }
 
     def count_family(self, counts: Mapping[str, int]) -> dict[str, str]:
-        hidden = complementary(counts, suppress=self.suppress)
+        hidden = complementary(
+            counts, suppress=self.suppress, withheld={key for key, n in counts.items() if is_withheld(n)}
+        )
         return {
             key: (WITHHELD if key in hidden and not 0 < n < SMALL_CELL else self.count(n)) for key, n in counts.items()
         }
 
     def count(self, n: int) -> str:
+        if self.suppress and is_withheld(n):
+            return WITHHELD
         n = int(n)
         if self.suppress and 0 < n < SMALL_CELL:
             return FigureText(suppress_count(n))
         return FigureText(str(n), n=n)
 
     def share(self, p: Proportion) -> str:
+        if self.suppress and p.withheld:
+            return WITHHELD
         text = format_proportion(p, suppress=self.suppress)
         return share_figure(text, p, shown=not (self.suppress and is_disclosive(p)))
 
     def mean(self, m: MeanSummary | None, unit: str = "", decimals: int = 1) -> str:
         if m is None:
             return NOT_AVAILABLE
+        if self.suppress and m.withheld:
+            return WITHHELD
         text = format_mean(m, unit, decimals=decimals, suppress=self.suppress)
         return mean_figure(text, m, shown=not (self.suppress and m.n < SMALL_CELL))
 
@@ -324,15 +345,9 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         benchmark_source=str(reference.source),
         benchmark_for=PVP_LEVELS_COLUMN,
     )
-    shown = list(a["level_distribution"])
-    for code in reference.counts:
-        if code not in shown:
-            shown.append(code)
-    order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
-    shares = {code: a["level_distribution"].get(code) or proportion(0, a["levels"]) for code in shown}
-    pvp_shares = {code: a["level_distribution_pvp"].get(code) or proportion(0, a["levels_pvp"]) for code in shown}
+    shares, pvp_shares = level_shares(a), level_shares(a, pvp=True)
     texts, pvp_texts = fmt.family(shares), fmt.family(pvp_shares)
-    for code in sorted(shown, key=order.__getitem__):
+    for code in shares:
         count = reference.counts.get(code, 0)
         share = proportion(count, reference.total)
         distribution.add(
@@ -344,6 +359,19 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
 _LEVEL_ORDER = (
     [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
 )
+
+
+def level_shares(activity: dict, *, pvp: bool = False) -> dict[str, Proportion]:
+    """Treated levels (all, or PVP) by vertebra, in spine order: every level treated, and every
+    level of the benchmark's distribution (0 where none was treated). The table and the chart
+    read this one family, so that they hide the same cells."""
+    distribution = activity["level_distribution_pvp" if pvp else "level_distribution"]
+    total = activity["levels_pvp" if pvp else "levels"]
+    codes = set(activity["level_distribution"]) | set(bm.BENCHMARKS["level_distribution"].counts)
+    order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
+    # A level none was treated at is 0 of the total: withheld with it (reports.disclosure).
+    none = replace(proportion(0, total), withheld=is_withheld(total))
+    return {code: distribution.get(code) or none for code in sorted(codes, key=order.__getitem__)}
 
 
 def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
@@ -517,13 +545,7 @@ def _outcome_table(
     if benchmarks:
         table.benchmark_source = str(bm.trajectory_for(measure, "PVP").source)
         table.benchmark_for = "Score"  # a pooled mean score, not a change or a responder share
-    # The groups are parts of one cohort (the "All" row, or the by-type table's): a small group is
-    # withheld with a partner, so that its mean cannot be worked back from the others'.
-    withheld = {
-        event: fmt.withheld_means({group: rows[event].score for group, rows in groups.items()})
-        | fmt.withheld_means({group: rows[event].change for group, rows in groups.items()})
-        for event in events
-    }
+    withheld = {event: fmt.withheld_outcome_groups(groups, event) for event in events}
     for group, rows in groups.items():
         trajectory = bm.trajectory_for(measure, group) if benchmarks else None
         for event in events:
