@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_reports.py            # builds the cohort on first run
     .venv/bin/python benchmarks/bench_reports.py --rebuild  # start from an empty database
+    git archive 02653ca reports | tar -x -C /tmp/baseline   # a baseline's reports package, then:
+    .venv/bin/python benchmarks/bench_reports.py --baseline-code /tmp/baseline --pairs 3
 
 Database: PostgreSQL ``registry_bench_reports`` (created if missing; override with
 DATABASE_URL). The cohort is ``registry.demo.cohort.generate_cohort`` (100,000 patients over
@@ -316,10 +318,44 @@ def measure_dashboard(requests: int) -> dict:
     return result
 
 
-def child(kind: str, argument: int) -> dict:
+def child(kind: str, argument: int, *, code: str | None = None) -> dict:
+    """``kind`` measured in a fresh process; ``code``: a folder holding another ``reports`` package."""
     command = [sys.executable, __file__, "--child", kind, "--requests", str(argument)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ).stdout  # noqa: S603
+    env = {key: value for key, value in os.environ.items() if key != "BENCH_REPORTS_CODE"}
+    if code:
+        env["BENCH_REPORTS_CODE"] = code
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout  # noqa: S603
     return json.loads(output.strip().splitlines()[-1])
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def compare_quarterly(baseline_code: str, pairs: int) -> None:
+    """The quarterly build of the ``reports`` package in ``baseline_code`` and of this tree's,
+    alternately on the same database, each pair with the machine's load and this tree's time as a
+    ratio of the baseline's; then the medians."""
+    ratios, times = [], {"baseline": [], "this tree": []}
+    for pair in range(1, pairs + 1):
+        load = load_average()
+        baseline = child("quarterly", 0, code=baseline_code)
+        current = child("quarterly", 0)
+        times["baseline"].append(baseline["seconds"])
+        times["this tree"].append(current["seconds"])
+        ratios.append(current["seconds"] / baseline["seconds"])
+        print(
+            f"pair {pair} (load {load} -> {load_average()}): baseline {baseline['seconds']:.1f} s "
+            f"({baseline['peak_rss_mb']:.0f} MB, PDF {baseline['largest_pdf_kb']:.0f} KB), "
+            f"this tree {current['seconds']:.1f} s ({current['peak_rss_mb']:.0f} MB, "
+            f"PDF {current['largest_pdf_kb']:.0f} KB): ratio {ratios[-1]:.2f}",
+            flush=True,
+        )
+    print(
+        f"median: baseline {statistics.median(times['baseline']):.1f} s, this tree "
+        f"{statistics.median(times['this tree']):.1f} s, ratio {statistics.median(ratios):.2f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -328,6 +364,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="quarterly builds to time")
     parser.add_argument("--requests", type=int, default=7, help="dashboard requests per user")
     parser.add_argument("--child", choices=("quarterly", "dashboard"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline-code",
+        help="a folder holding the baseline's reports package (git archive <commit> reports | tar -x -C DIR): "
+        "time the quarterly build of both, alternately",
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="baseline / this tree pairs with --baseline-code")
     args = parser.parse_args()
 
     if args.child:
@@ -340,6 +382,9 @@ def main() -> None:
     setup_django(migrate=True)
     build_cohort(args.rebuild)
     print(json.dumps(counts()))
+    if args.baseline_code:
+        compare_quarterly(args.baseline_code, args.pairs)
+        return
     for run in range(args.runs):
         print("quarterly", run + 1, json.dumps(child("quarterly", 0)), flush=True)
     print("dashboard", json.dumps(child("dashboard", args.requests)), flush=True)

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from reports import benchmarks as bm  # noqa: E402
 from reports.metrics import EVENT_ORDER, funnel_limits  # noqa: E402
 from reports.stats import SMALL_CELL, SUPPRESSED, Proportion, format_number, suppress_count  # noqa: E402
-from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS  # noqa: E402
+from reports.tables import EVENT_LABELS, MEASURE_LABELS, TYPE_LABELS, Formatter, level_shares  # noqa: E402
 
 COLOURS = {"PVP": "#0b5cad", "PKP": "#c0561d", "OTHER": "#5b6770", "benchmark": "#333333"}
 SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "registry-reports", "font.size": 9}
@@ -60,6 +60,11 @@ class ChartSvg(str):
 
 
 _WANT_PNG: ContextVar[bool] = ContextVar("charts_want_png", default=False)
+# A title placed at the top of its axes by hand: matplotlib's automatic placement measures every
+# tick label again at each drawing (``_update_title_position``, prominent in a quarterly build's
+# profile); our x axes have no ticks on top, so the title lands where the automatic placement put it
+# (the same PNG, byte for byte).
+TITLE_Y = 1.0
 PNG_DPI = 110  # sharp enough on paper at the PDF's size; each chart costs twice as long at 150
 
 
@@ -120,12 +125,18 @@ def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
     label = f"{MEASURE_LABELS[measure]} after the procedure, with the literature trajectory"
     figure, axes = _figure()
     positions = np.arange(len(EVENT_ORDER))
+    # The points the tables withhold (a small group's partner, a figure that differs by 1-4 from
+    # a release it contains) are left out too.
+    groups = outcomes[measure]["by_type"]
+    withheld = {event: Formatter(suppress=suppress).withheld_outcome_groups(groups, event) for event in EVENT_ORDER}
     for offset, kind in ((-0.06, "PVP"), (0.06, "PKP"), (0.0, "OTHER")):
-        rows = outcomes[measure]["by_type"][kind]
+        rows = groups[kind]
         points = [
             (position + offset, rows[event].score)
             for position, event in zip(positions, EVENT_ORDER, strict=True)
-            if _visible(rows[event].score.n, suppress) and rows[event].score.mean is not None
+            if _visible(rows[event].score.n, suppress)
+            and rows[event].score.mean is not None
+            and kind not in withheld[event]
         ]
         if points:
             x = [p for p, _ in points]
@@ -156,7 +167,7 @@ def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
     axes.set_ylabel(MEASURE_LABELS[measure])
     axes.set_ylim(0, 10 if measure == "vas" else 100)
     axes.legend(frameon=False, fontsize=7, ncols=2)
-    axes.set_title(label, fontsize=9)
+    axes.set_title(label, fontsize=9, y=TITLE_Y)
     return _svg(figure, label)
 
 
@@ -164,11 +175,16 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
     label = "Patients with a cement leak by procedure type, with the literature rate"
     figure, axes = _figure(5.2, 3.2)
     kinds = ["PVP", "PKP", "OTHER"]
+    withheld = Formatter(suppress=suppress).withheld_shares(per_patient)  # as the leak table withholds them
     for position, kind in enumerate(kinds):
         share = per_patient[kind]
-        shown = share.rate is not None and not (
-            suppress
-            and any(0 < n < SMALL_CELL for n in (share.count, share.denominator, share.denominator - share.count))
+        shown = (
+            share.rate is not None
+            and kind not in withheld
+            and not (
+                suppress
+                and any(0 < n < SMALL_CELL for n in (share.count, share.denominator, share.denominator - share.count))
+            )
         )
         if shown:
             axes.bar(position, share.rate * 100, color=COLOURS[kind], alpha=0.8)
@@ -200,24 +216,25 @@ def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> 
     axes.set_xticks(range(len(kinds)), [TYPE_LABELS[kind] for kind in kinds])
     axes.set_ylabel("% of patients (95 % CI)")
     axes.set_ylim(0, 100)
-    axes.set_title(label, fontsize=9)
+    axes.set_title(label, fontsize=9, y=TITLE_Y)
     return _svg(figure, label)
 
 
-def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -> str:
-    label = "Treated levels by vertebra (% of levels), with Barriga-Martín 2022's distribution"
+def level_distribution(activity: dict, *, suppress: bool) -> str:
+    """The PVP levels' distribution (001 treated by PVP only), hiding what the level table hides."""
+    label = "PVP levels by vertebra (% of PVP levels), with Barriga-Martín 2022's PVP levels"
     figure, axes = _figure(7.0, 3.2, bottom=0.2)
     reference = bm.BENCHMARKS["level_distribution"]
-    order = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
-    codes = [code for code in distribution if code not in order] + order
-    codes = [code for code in dict.fromkeys(codes) if code in distribution or code in reference.counts or code in order]
+    distribution = level_shares(activity, pvp=True)
+    withheld = Formatter(suppress=suppress).withheld_shares(distribution)
+    codes = list(distribution)
     values = []
     for code in codes:
-        share = distribution.get(code)
-        visible = share is not None and share.rate is not None and _visible(share.count, suppress)
+        share = distribution[code]
+        visible = share.rate is not None and _visible(share.count, suppress) and code not in withheld
         values.append(share.rate * 100 if visible else 0)
     positions = np.arange(len(codes))
-    axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry")
+    axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry, PVP levels")
     axes.plot(
         positions,
         [reference.counts.get(code, 0) / reference.total * 100 for code in codes],
@@ -229,7 +246,7 @@ def level_distribution(distribution: dict[str, Proportion], *, suppress: bool) -
     axes.set_xticks(positions, codes, rotation=90, fontsize=7)
     axes.set_ylabel("% of levels")
     axes.legend(frameon=False, fontsize=7)
-    axes.set_title(label, fontsize=9)
+    axes.set_title(label, fontsize=9, y=TITLE_Y)
     return _svg(figure, label)
 
 
@@ -259,7 +276,7 @@ def funnel(site_rates: pd.DataFrame) -> str:
         axes.legend(frameon=False, fontsize=7)
     axes.set_xlabel("Treated levels")
     axes.set_ylabel("Levels with a leak (%)")
-    axes.set_title(label + " (dashed 95 %, dotted 99.8 %)", fontsize=9)
+    axes.set_title(label + " (dashed 95 %, dotted 99.8 %)", fontsize=9, y=TITLE_Y)
     return _svg(figure, label)
 
 
@@ -270,11 +287,9 @@ def funnel(site_rates: pd.DataFrame) -> str:
 KM_COLOURS = ("#0b5cad", "#c0561d", "#5b6770", "#2e7d32")
 
 
-def kaplan_meier_panels(
-    title: str, panels: list[tuple[str, dict]], *, risk_days: list[int], suppress: bool, png: bool = False
-):
+def kaplan_meier_panels(title: str, panels: list[tuple[str, dict]], *, risk_days: list[int], suppress: bool) -> str:
     """One panel per grouping: step curves of ``{label: KaplanMeier}`` and the number at risk
-    under each panel at ``risk_days``. ``png`` gives PNG bytes (for the PDF) instead of SVG."""
+    under each panel at ``risk_days`` (a PNG ``ChartSvg`` under ``with_png()``)."""
     figure = Figure(figsize=(3.3 * len(panels), 3.6))
     axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
     figure.subplots_adjust(left=0.07, right=0.99, top=0.85, bottom=0.36, wspace=0.25)
@@ -303,16 +318,11 @@ def kaplan_meier_panels(
         axes.set_xlim(0, max(risk_days))
         axes.set_xticks(risk_days)
         axes.set_xlabel("Days since the index procedure (number at risk below)", fontsize=7, labelpad=2)
-        axes.set_title(panel_title, fontsize=8)
+        axes.set_title(panel_title, fontsize=8, y=TITLE_Y)
         if curves:
             axes.legend(frameon=False, fontsize=6.5, loc="lower left")
     axes_list[0].set_ylabel("% free of the event")
     figure.suptitle(title, fontsize=9)
-    if png:
-        buffer = io.BytesIO()
-        with matplotlib.rc_context(SVG_SETTINGS):
-            figure.savefig(buffer, format="png", dpi=110)
-        return buffer.getvalue()
     return _svg(figure, title)
 
 
@@ -334,7 +344,7 @@ def benchmark_funnel(title: str, sites: list[tuple[str, int, int]], *, p0: float
     axes.set_xlabel("Denominator")
     axes.set_ylabel("%")
     axes.legend(frameon=False, fontsize=7)
-    axes.set_title(title + " (dashed 95 %, dotted 99.8 %)", fontsize=8)
+    axes.set_title(title + " (dashed 95 %, dotted 99.8 %)", fontsize=8, y=TITLE_Y)
     return _svg(figure, title)
 
 
@@ -346,5 +356,5 @@ def cusum_traces(title: str, traces: list[tuple[str, list[float]]], *, limit: fl
     axes.set_xlabel("Observation (in order)")
     axes.set_ylabel("CUSUM")
     axes.legend(frameon=False, fontsize=7)
-    axes.set_title(title, fontsize=8)
+    axes.set_title(title, fontsize=8, y=TITLE_Y)
     return _svg(figure, title)

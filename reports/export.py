@@ -24,6 +24,8 @@ import json
 import secrets
 import zipfile
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import pandas as pd
 from django.db import transaction
@@ -38,9 +40,10 @@ from registry.core.spreadsheet import csv_row, csv_safe, xlsx_row
 from registry.followup.models import SurveyResponse
 from registry.patients.models import ConsentStatus, Site
 from registry.procedures.models import CementLeak, Complication, LeakLocation, Procedure, TreatedLevel, VertebralLevel
-from reports.loaders import CohortFilter, typed_frame
-from reports.metrics import age_in_years
+from reports.loaders import CohortFilter, OdiPoints, typed_frame
+from reports.metrics import age_in_years, exact_odi
 from reports.models import ExportFormat, ExportLog
+from reports.stats import format_number
 
 EXPORTED_CONSENT = (ConsentStatus.CONSENTED, ConsentStatus.WITHDRAWN)
 TOP_AGE = 90  # Safe Harbor: ages over 89 are aggregated into one "90 or older" category.
@@ -87,7 +90,7 @@ DICTIONARY: dict[str, dict[str, str]] = {
         "viscosity": "high, medium, low.",
         "cement_volume_ml": "Cement injected, mL.",
         "body_volume_cc": "Vertebral body volume (CT volumetry), cc.",
-        "fill_percent": "Cement / body volume x 100.",
+        "fill_percent": "Cement / body volume x 100, from the recorded volumes, rounded half up to 1 decimal.",
         "leaks": "Number of cement leaks recorded at this level.",
     },
     "leaks": {
@@ -119,7 +122,8 @@ DICTIONARY: dict[str, dict[str, str]] = {
         "days_from_procedure": "Days from the procedure to the survey (negative before it).",
         "source": "link, phone, paper, clinic.",
         "vas": "Pain VAS 0-10.",
-        "odi_percent": "Oswestry Disability Index, %.",
+        "odi_percent": "Oswestry Disability Index, %: 20 x points / sections answered, from the answers "
+        "(exact), rounded half up to 2 decimals.",
         "odi_complete": "ODI scored (at most one section unanswered).",
         "karnofsky": "Karnofsky 0-100.",
         "new_fracture": "Patient reports a new fracture (true / false / empty).",
@@ -203,9 +207,9 @@ def build_tables(cohort: CohortFilter, *, key: bytes) -> dict[str, pd.DataFrame]
     surveys = typed_frame(
         SurveyResponse.objects.filter(through, procedure__isnull=False)
         .order_by()
-        .annotate(vas_f=Cast(F("vas"), FloatField()), odi_f=Cast(F("odi_percent"), FloatField()))
-        .values_list("procedure_id", "event_code", "collected_on", "procedure__performed_on", "source", "vas_f", "odi_f", "odi_complete", "karnofsky", "new_fracture", "osteoporosis_therapy_taken", "red_flags"),
-        ["procedure_id", "event_code", "collected_on", "performed_on", "source", "vas", "odi_percent", "odi_complete", "karnofsky", "new_fracture", "osteoporosis_therapy_taken", "red_flags"],
+        .annotate(vas_f=Cast(F("vas"), FloatField()), odi_points=OdiPoints(F("odi_answers")))
+        .values_list("procedure_id", "event_code", "collected_on", "procedure__performed_on", "source", "vas_f", "odi_percent", "odi_points", "odi_answered", "odi_complete", "karnofsky", "new_fracture", "osteoporosis_therapy_taken", "red_flags"),
+        ["procedure_id", "event_code", "collected_on", "performed_on", "source", "vas", "stored_odi_percent", "odi_points", "odi_answered", "odi_complete", "karnofsky", "new_fracture", "osteoporosis_therapy_taken", "red_flags"],
     )  # fmt: skip
 
     patient_keys = _rekey(procedures["patient_id"], "P", key)
@@ -232,9 +236,10 @@ def build_tables(cohort: CohortFilter, *, key: bytes) -> dict[str, pd.DataFrame]
     out_levels = levels.assign(
         procedure_key=procedure_key(levels),
         level=_level_code(levels["level"]),
-        fill_percent=(pd.to_numeric(levels["cement_volume_ml"]) / pd.to_numeric(levels["body_volume_cc"]) * 100).round(
-            1
-        ),
+        fill_percent=[
+            exact_fill_percent(volume, body)
+            for volume, body in zip(levels["cement_volume_ml"], levels["body_volume_cc"], strict=True)
+        ],
         leaks=levels["level_id"].astype("int64").map(leak_counts).fillna(0).astype(int),
     )
     out_leaks = leaks.assign(
@@ -253,6 +258,12 @@ def build_tables(cohort: CohortFilter, *, key: bytes) -> dict[str, pd.DataFrame]
         procedure_key=procedure_key(surveys),
         days_from_procedure=_days(surveys["collected_on"], surveys["performed_on"]),
         red_flags=surveys["red_flags"].map(_flags),
+        odi_percent=[
+            exact_odi_display(stored, points, answered)
+            for stored, points, answered in zip(
+                surveys["stored_odi_percent"], surveys["odi_points"], surveys["odi_answered"], strict=True
+            )
+        ],
     )
     tables = {
         "procedures": out_procedures.sort_values("procedure_key"),
@@ -263,6 +274,36 @@ def build_tables(cohort: CohortFilter, *, key: bytes) -> dict[str, pd.DataFrame]
     }
     # Only the dictionary's columns leave: whatever else a query fetched (ids, dates) stays here.
     return {name: frame[list(DICTIONARY[name])].reset_index(drop=True) for name, frame in tables.items()}
+
+
+# Figures are exact until shown (reports.stats): the ODI from its answers, 20 x points / sections
+# answered (41 points of 9 sections = 91.111...), and the fill from the two recorded volumes, each
+# rounded half up once, for this file, to one more decimal than the instrument's own resolution.
+ODI_DECIMALS = 2
+FILL_DECIMALS = 1
+
+
+def exact_odi_display(stored: object, points: object, answered: object) -> Decimal | None:
+    """The ODI percent for the export: exact from the answers where they are recorded (the
+    stored one-decimal percent only where the score was entered as a percent), rounded half up."""
+    if _missing(stored):
+        return None  # not scored (more than one section unanswered)
+    if _missing(points) or _missing(answered) or not int(answered):
+        value = Fraction(str(stored))
+    else:
+        value = exact_odi(int(points), int(answered))
+    return Decimal(format_number(value, ODI_DECIMALS))
+
+
+def exact_fill_percent(volume: object, body: object) -> Decimal | None:
+    """Cement / vertebral body volume in %, from the recorded one-decimal volumes, rounded half up."""
+    if _missing(volume) or _missing(body) or not float(body):
+        return None
+    return Decimal(format_number(Fraction(str(volume)) / Fraction(str(body)) * 100, FILL_DECIMALS))
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
 
 
 def _consent_q(prefix: str) -> Q:

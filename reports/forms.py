@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from registry import access
@@ -10,7 +11,7 @@ from registry.patients.models import Site
 from registry.procedures.models import Indication, ProcedureType
 from reports.loaders import CohortFilter
 from reports.models import ExportFormat
-from reports.services import dashboard_must_suppress
+from reports.services import dashboard_must_suppress, previous_quarter, quarter_bounds
 
 
 class CohortFilterForm(forms.Form):
@@ -27,9 +28,12 @@ class CohortFilterForm(forms.Form):
     def __init__(self, *args, site_ids: list[int] | None, quarters_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.site_ids = site_ids
-        # Aggregate-only users (reviewers) choose whole quarters: two windows a day apart would
-        # otherwise differ by one patient, whose values their difference reveals.
+        # Aggregate-only users (reviewers) choose one completed quarter, seen as known at the end of
+        # the last completed quarter: two windows a day apart, a window still growing, or all time
+        # minus a quarter would otherwise differ by a few patients, whose values the difference
+        # reveals (reports.disclosure).
         self.quarters_only = quarters_only
+        self.last_quarter = quarter_bounds(*previous_quarter(timezone.localdate()))
         if quarters_only:
             self.fields["performed_from"].help_text = _("The first day of a quarter (1 January, 1 April, ...).")
             self.fields["performed_to"].help_text = _("The last day of a quarter (31 March, 30 June, ...).")
@@ -48,16 +52,27 @@ class CohortFilterForm(forms.Form):
                 self.add_error("performed_from", _("Choose the first day of a quarter."))
             if end and (end + dt.timedelta(days=1)).day != 1 or end and end.month not in (3, 6, 9, 12):
                 self.add_error("performed_to", _("Choose the last day of a quarter."))
+            if not start and not end:
+                data["performed_from"], data["performed_to"] = start, end = self.last_quarter
             if bool(start) != bool(end):
-                self.add_error("performed_to", _("Give both ends of the period, or neither for all time."))
-            elif start and end and (start.year, (start.month - 1) // 3) != (end.year, (end.month - 1) // 3):
+                self.add_error("performed_to", _("Give both ends of the quarter."))
+            elif end > self.last_quarter[1]:
+                self.add_error("performed_to", _("Choose a quarter that has ended."))
+            elif (start.year, (start.month - 1) // 3) != (end.year, (end.month - 1) // 3):
                 # Nested windows (a quarter, and that quarter with the next) would differ by a quarter
                 # whose small cells are hidden on its own page.
                 self.add_error("performed_to", _("Choose one quarter: its first and last day."))
         return data
 
+    def as_of(self) -> dt.date:
+        """The day the figures are as known on: today, or for reviewers the end of the last
+        completed quarter (their figures change once a quarter)."""
+        return self.last_quarter[1] if self.quarters_only else timezone.localdate()
+
     def cohort(self) -> CohortFilter:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        if self.quarters_only and not data:
+            data = dict(zip(("performed_from", "performed_to"), self.last_quarter, strict=True))
         site = data.get("site")
         site_ids = None if self.site_ids is None else tuple(self.site_ids)
         if site is not None:

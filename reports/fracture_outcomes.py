@@ -132,14 +132,17 @@ def build(subjects, *, suppress: bool, adjudicated: dict, with_png: bool = False
             shown = {label: km for label, km in curves.items() if km.n and not (suppress and km.n < SMALL_CELL)}
             panels.append((grouping, shown))
         tables.append(table)
-        if key in CHARTED:
+        if key in CHARTED and with_png:
+            with charts.with_png():
+                chart = charts.kaplan_meier_panels(title, panels, risk_days=RISK_DAYS, suppress=suppress)
+            # Drawn once: the stored HTML shows the PNG the PDF embeds (an SVG as well doubled the
+            # cost of these, the largest charts of a quarterly build; BENCHMARKS.md "Reports").
+            result_charts.append((title, str(chart)))
+            pngs.append((title, chart.png))
+        elif key in CHARTED:
             result_charts.append(
                 (title, charts.kaplan_meier_panels(title, panels, risk_days=RISK_DAYS, suppress=suppress))
             )
-            if with_png:
-                pngs.append(
-                    (title, charts.kaplan_meier_panels(title, panels, risk_days=RISK_DAYS, suppress=suppress, png=True))
-                )
     return FractureOutcomes(tables=tables, charts=result_charts, pngs=pngs, adjudication=adjudication_text(adjudicated))
 
 

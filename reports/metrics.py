@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -149,6 +150,11 @@ VOLUME_SCALE = 10
 MEASURE_SCALES = {"vas": 10, "odi": 90}
 
 
+def exact_odi(points: int, answered: int) -> Fraction:
+    """One response's ODI percent, exactly: 100 x points / (5 x sections answered)."""
+    return Fraction(20 * points, answered)
+
+
 def exact_odi_percent(responses: pd.DataFrame) -> pd.Series:
     """The ODI score from its answers (20 x points / answered), not the stored one-decimal
     percent; the stored percent where the answers are not there (scores entered as a percent)."""
@@ -252,6 +258,14 @@ class Frames:
     def up_to(self, as_of: dt.date) -> Frames:
         """The cohort as it stood on ``as_of``: procedures performed and answers collected by then."""
         cut = self.performed_between(None, as_of)
+        # A status changed after ``as_of`` was still open then (as ``loaders.load_frames`` reads it).
+        changed_later = (cut.events["status_changed_on"] > pd.Timestamp(as_of)).to_numpy()
+        if changed_later.any():
+            events = cut.events.assign(
+                status=np.where(changed_later, "open", cut.events["status"].astype(object)),
+                cancel_cause=np.where(changed_later, "", cut.events["cancel_cause"].astype(object)),
+            )
+            cut = replace(cut, events=events)
         collected = cut.responses["collected_on"] <= pd.Timestamp(as_of)
         if collected.all():
             return replace(cut, as_of=as_of)
@@ -339,10 +353,13 @@ def activity(f: Frames) -> dict:
     type_counts = procedures["procedure_type"].value_counts()
     indication_counts = procedures["indication"].value_counts()
     level_counts = levels["level"].value_counts()
+    pvp_levels = levels[levels["procedure_type"] == "PVP"]
+    pvp_level_counts = pvp_levels["level"].value_counts()
     return {
         "patients": len(patients),
         "procedures": n_procedures,
         "levels": len(levels),
+        "levels_pvp": len(pvp_levels),
         "by_type": {kind: _share(type_counts.get(kind, 0), n_procedures) for kind in PROCEDURE_TYPES},
         "by_indication": {
             indication: _share(count, n_procedures) for indication, count in indication_counts.sort_index().items()
@@ -353,6 +370,11 @@ def activity(f: Frames) -> dict:
         "level_distribution": {
             VertebralLevel(level).name: _share(count, len(levels)) for level, count in level_counts.sort_index().items()
         },
+        # Barriga-Martín 2022's distribution is of PVP levels: compared with the PVP levels only.
+        "level_distribution_pvp": {
+            VertebralLevel(level).name: _share(count, len(pvp_levels))
+            for level, count in pvp_level_counts.sort_index().items()
+        },
     }
 
 
@@ -361,6 +383,7 @@ def activity(f: Frames) -> dict:
 
 def cement(f: Frames) -> dict:
     levels = f.levels
+    pvp = levels[levels["procedure_type"] == "PVP"]
     volume = levels["cement_volume_ml"]
     products = grouped_summaries(volume, [levels["product"]], scale=VOLUME_SCALE)
     lots = grouped_summaries(volume, [levels["product"], levels["lot"]], scale=VOLUME_SCALE)
@@ -370,6 +393,9 @@ def cement(f: Frames) -> dict:
         },
         "body_volume": mean_summary(levels["body_volume_cc"], scale=VOLUME_SCALE),
         "fill_percent": mean_summary(levels["fill_percent"]),
+        # Beside Barriga-Martín 2022 (PVP only): the PVP levels' figures.
+        "body_volume_pvp": mean_summary(pvp["body_volume_cc"], scale=VOLUME_SCALE),
+        "fill_percent_pvp": mean_summary(pvp["fill_percent"]),
         # Levels per product or lot: every level has a volume, so the group's n.
         "by_product": {key[0]: {"levels": s.n, "volume": s} for key, s in sorted(products.items())},
         "by_lot": {key: {"levels": s.n, "volume": s} for key, s in sorted(lots.items())},
@@ -399,7 +425,22 @@ def leaks(f: Frames) -> dict:
     size_counts = leak_rows["size_grade"].value_counts()
     with_leak = levels.loc[levels["has_leak"], "cement_volume_ml"]
     without_leak = levels.loc[~levels["has_leak"], "cement_volume_ml"]
+    # Barriga-Martín 2022 (location, size, volume with and without a leak) treated by PVP only.
+    pvp_levels = levels[levels["procedure_type"] == "PVP"]
+    pvp_leaks = leak_rows[leak_rows["procedure_type"] == "PVP"]
+    pvp_by_group = pvp_leaks.groupby("location_group")["level_id"].nunique()
+    pvp_sizes = pvp_leaks["size_grade"].value_counts()
+    pvp_with_leak = pvp_levels.loc[pvp_levels["has_leak"], "cement_volume_ml"]
+    pvp_without_leak = pvp_levels.loc[~pvp_levels["has_leak"], "cement_volume_ml"]
     return {
+        "location_group_pvp": {group: _share(pvp_by_group.get(group, 0), len(pvp_levels)) for group in LOCATION_GROUPS},
+        "size_grade_pvp": {
+            **{grade: _share(pvp_sizes.get(grade, 0), len(pvp_leaks)) for grade in SIZE_GRADES},
+            "not recorded": _share(pvp_sizes.get("", 0), len(pvp_leaks)),
+        },
+        "volume_with_leak_pvp": mean_summary(pvp_with_leak, scale=VOLUME_SCALE),
+        "volume_without_leak_pvp": mean_summary(pvp_without_leak, scale=VOLUME_SCALE),
+        "volume_test_pvp": welch_t_test(pvp_with_leak, pvp_without_leak),
         "per_level": per_level,
         "per_patient": per_patient,
         "per_procedure": per_procedure,

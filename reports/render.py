@@ -137,11 +137,12 @@ def _figures_sheet(sheet, document: ReportDocument) -> None:
             benchmark_column = next((i for i, c in enumerate(table.columns) if c.startswith("Benchmark")), None)
             source_column = table.columns.index("Source") if "Source" in table.columns else None
             for row, figures in zip(table.rows, table.figures, strict=True):
-                benchmark = figures[benchmark_column] if benchmark_column is not None else None
                 source = row[source_column] if source_column is not None else table.benchmark_source
                 for index, figure in enumerate(figures):
                     if figure is None or index in (0, benchmark_column):
                         continue
+                    beside = not table.benchmark_for or table.columns[index] == table.benchmark_for
+                    benchmark = figures[benchmark_column] if benchmark_column is not None and beside else None
                     sheet.append(
                         xlsx_row(
                             sheet,

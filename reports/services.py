@@ -28,6 +28,7 @@ from registry.core.audit import system_user
 from registry.patients.models import Site
 from reports import benchmarks as bm
 from reports import charts, fracture_outcomes
+from reports.disclosure import contained_releases, guard_differences
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import Frames, compute_all, site_leak_rates
 from reports.models import QuarterlyReport
@@ -72,8 +73,7 @@ def _charts(frames: Frames, metrics, *, suppress: bool, funnel: bool, levels: bo
         ("Leak rate by procedure type", charts.leak_rate_by_type(metrics.leaks["per_patient"], suppress=suppress)),
     ]
     if levels:
-        distribution = metrics.activity["level_distribution"]
-        result.append(("Level distribution", charts.level_distribution(distribution, suppress=suppress)))
+        result.append(("PVP level distribution", charts.level_distribution(metrics.activity, suppress=suppress)))
     if funnel:
         result.append(("Funnel plot of sites' leak rates", charts.funnel(site_leak_rates(frames))))
     return result
@@ -154,7 +154,11 @@ def quarterly_document(
     start, end = quarter_bounds(year, quarter)
     cumulative = frames.up_to(end).for_sites(None if site is None else [site.id])
     this_quarter = cumulative.performed_between(start, end)
-    cumulative_metrics = compute_all(cumulative)
+    quarter_metrics = compute_all(this_quarter)
+    # Nothing a reviewer could subtract: the cumulative figures that differ by 1-4 from a quarter's
+    # or from the previous quarter's cumulative ones are withheld (reports.disclosure).
+    contained = [quarter_metrics, *(compute_all(f) for f in contained_releases(cumulative, start=start))]
+    cumulative_metrics = guard_differences(compute_all(cumulative), contained=contained)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
     fractures = fracture_outcomes.section_for(
         procedure_q=Q(performed_on__lte=end),
@@ -177,7 +181,10 @@ def quarterly_document(
             (
                 "Small cells",
                 "Counts of 1–4 are shown as <5 and their rates and intervals withheld; where the hidden "
-                "count could be worked out from a total, another cell reads 'withheld' too.",
+                "count could be worked out from a total, another cell reads 'withheld' too. A cumulative "
+                "figure that differs by 1–4 from this quarter's or from the previous quarter's cumulative "
+                "figure is withheld as well, so that no small cell can be worked out by subtracting "
+                "one report from another.",
             ),
             (
                 "Benchmarks",
@@ -186,7 +193,7 @@ def quarterly_document(
             ("Adjudication", fractures.adjudication),
         ],
         sections=[
-            Section(f"This quarter ({year} Q{quarter})", build_tables(compute_all(this_quarter), suppress=True)),
+            Section(f"This quarter ({year} Q{quarter})", build_tables(quarter_metrics, suppress=True)),
             Section(f"Cumulative (to {end.isoformat()})", cumulative_tables),
             Section(f"New fractures and re-treatment (to {end.isoformat()})", fractures.tables),
         ],

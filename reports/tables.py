@@ -9,10 +9,11 @@ rates (``reports.stats``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from registry.procedures.models import ComplicationType, Indication, ProcedureType, SirSeverity
 from reports import benchmarks as bm
+from reports.disclosure import is_withheld
 from reports.metrics import Metrics, OutcomeRow
 from reports.stats import (
     NOT_AVAILABLE,
@@ -54,6 +55,7 @@ COMPLETENESS_LABELS = {
 MEASURE_LABELS = {"vas": "VAS (0–10)", "odi": "ODI (%)"}
 
 
+PVP_LEVELS_COLUMN = "PVP levels"
 LEVEL_BENCHMARK_COLUMN = f"Benchmark ({bm.BENCHMARKS['level_distribution'].source.short}, 41 levels)"
 TRAJECTORY_BENCHMARK_COLUMN = f"Benchmark ({bm.trajectory_for('vas', 'PVP').source.short}, Table 2)"
 
@@ -111,6 +113,9 @@ class Table:
     note: str = ""
     # Where the benchmark column's figures come from, for tables without a "Source" column.
     benchmark_source: str = ""
+    # The one column the benchmark compares with, where a row has several figures (a PVP-only
+    # benchmark beside the PVP column, not beside all types); empty: the row's figures.
+    benchmark_for: str = ""
     # Per row, per cell: the numbers behind the text (FigureText) or None.
     figures: list[list[FigureText | None]] = field(default_factory=list, compare=False)
 
@@ -159,14 +164,14 @@ class Section:
 WITHHELD = "withheld"
 
 
-def complementary(counts: Mapping[str, int], *, suppress: bool) -> set[str]:
+def complementary(counts: Mapping[str, int], *, suppress: bool, withheld: Iterable[str] = ()) -> set[str]:
     """The groups of an additive breakdown (parts of a total shown elsewhere) to withhold: every
-    count of 1-4, and, where that would leave one alone, the next smallest, so that no hidden
-    count is the total minus the shown ones. Zeros are not small cells but can be withheld as
-    partners."""
+    count of 1-4 and every group ``withheld`` already (``reports.disclosure``), and, where that
+    would leave one alone, the next smallest, so that no hidden count is the total minus the shown
+    ones. Zeros are not small cells but can be withheld as partners."""
     if not suppress:
         return set()
-    hidden = {key for key, n in counts.items() if 0 < n < SMALL_CELL}
+    hidden = {key for key, n in counts.items() if 0 < n < SMALL_CELL} | (set(withheld) & set(counts))
     if len(hidden) == 1:
         partners = sorted((n, str(key)) for key, n in counts.items() if key not in hidden)
         if partners:
@@ -182,19 +187,31 @@ class Formatter:
         """Groups of a by-group family of proportions (parts of an "all" row) to withhold: by
         count, by denominator and by complement, each protected against subtraction."""
         parts = {key: share for key, share in shares.items() if key != "all"}
+        withheld = {key for key, p in parts.items() if p.withheld}
         hidden: set[str] = set()
         for counts in (
             {key: p.count for key, p in parts.items()},
             {key: p.denominator for key, p in parts.items()},
             {key: p.denominator - p.count for key, p in parts.items()},
         ):
-            hidden |= complementary(counts, suppress=self.suppress)
+            hidden |= complementary(counts, suppress=self.suppress, withheld=withheld)
         # Each set is empty or holds at least two groups, and so does their union.
         return hidden
 
     def withheld_means(self, means: Mapping[str, MeanSummary | None]) -> set[str]:
+        parts = {key: m for key, m in means.items() if key != "all"}
         return complementary(
-            {key: (m.n if m is not None else 0) for key, m in means.items() if key != "all"}, suppress=self.suppress
+            {key: (m.n if m is not None else 0) for key, m in parts.items()},
+            suppress=self.suppress,
+            withheld={key for key, m in parts.items() if is_withheld(m)},
+        )
+
+    def withheld_outcome_groups(self, groups: Mapping[str, Mapping[str, OutcomeRow]], event: str) -> set[str]:
+        """The groups (procedure types, indications) whose outcome at ``event`` is withheld. They
+        are parts of one cohort (the "All" row, or the by-type table's): a small group is withheld
+        with a partner, so that its mean cannot be worked back from the others'."""
+        return self.withheld_means({group: rows[event].score for group, rows in groups.items()}) | self.withheld_means(
+            {group: rows[event].change for group, rows in groups.items()}
         )
 
     def family(self, shares: Mapping[str, Proportion]) -> dict[str, str]:
@@ -214,24 +231,32 @@ class Formatter:
         }
 
     def count_family(self, counts: Mapping[str, int]) -> dict[str, str]:
-        hidden = complementary(counts, suppress=self.suppress)
+        hidden = complementary(
+            counts, suppress=self.suppress, withheld={key for key, n in counts.items() if is_withheld(n)}
+        )
         return {
             key: (WITHHELD if key in hidden and not 0 < n < SMALL_CELL else self.count(n)) for key, n in counts.items()
         }
 
     def count(self, n: int) -> str:
+        if self.suppress and is_withheld(n):
+            return WITHHELD
         n = int(n)
         if self.suppress and 0 < n < SMALL_CELL:
             return FigureText(suppress_count(n))
         return FigureText(str(n), n=n)
 
     def share(self, p: Proportion) -> str:
+        if self.suppress and p.withheld:
+            return WITHHELD
         text = format_proportion(p, suppress=self.suppress)
         return share_figure(text, p, shown=not (self.suppress and is_disclosive(p)))
 
     def mean(self, m: MeanSummary | None, unit: str = "", decimals: int = 1) -> str:
         if m is None:
             return NOT_AVAILABLE
+        if self.suppress and m.withheld:
+            return WITHHELD
         text = format_mean(m, unit, decimals=decimals, suppress=self.suppress)
         return mean_figure(text, m, shown=not (self.suppress and m.n < SMALL_CELL))
 
@@ -311,31 +336,42 @@ def activity_tables(m: Metrics, fmt: Formatter) -> list[Table]:
     for code, text in fmt.family(a["by_indication"]).items():
         indications.add(str(labels.get(code, code)), text)
 
+    reference = bm.BENCHMARKS["level_distribution"]
     distribution = Table(
         "level_distribution",
         "Treated levels by vertebra",
-        ["Level", "Levels", LEVEL_BENCHMARK_COLUMN],
-        note=str(bm.BENCHMARKS["level_distribution"].source),
-        benchmark_source=str(bm.BENCHMARKS["level_distribution"].source),
+        ["Level", "Levels", PVP_LEVELS_COLUMN, LEVEL_BENCHMARK_COLUMN],
+        note=f"{reference.source}: PVP levels, compared with the registry's PVP levels.",
+        benchmark_source=str(reference.source),
+        benchmark_for=PVP_LEVELS_COLUMN,
     )
-    reference = bm.BENCHMARKS["level_distribution"]
-    shown = list(a["level_distribution"])
-    for code in reference.counts:
-        if code not in shown:
-            shown.append(code)
-    order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
-    shares = {code: a["level_distribution"].get(code) or proportion(0, a["levels"]) for code in shown}
-    texts = fmt.family(shares)
-    for code in sorted(shown, key=order.__getitem__):
+    shares, pvp_shares = level_shares(a), level_shares(a, pvp=True)
+    texts, pvp_texts = fmt.family(shares), fmt.family(pvp_shares)
+    for code in shares:
         count = reference.counts.get(code, 0)
         share = proportion(count, reference.total)
-        distribution.add(code, texts[code], share_figure(format_proportion(share, suppress=False), share))
+        distribution.add(
+            code, texts[code], pvp_texts[code], share_figure(format_proportion(share, suppress=False), share)
+        )
     return [table, indications, distribution]
 
 
 _LEVEL_ORDER = (
     [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + ["S1"]
 )
+
+
+def level_shares(activity: dict, *, pvp: bool = False) -> dict[str, Proportion]:
+    """Treated levels (all, or PVP) by vertebra, in spine order: every level treated, and every
+    level of the benchmark's distribution (0 where none was treated). The table and the chart
+    read this one family, so that they hide the same cells."""
+    distribution = activity["level_distribution_pvp" if pvp else "level_distribution"]
+    total = activity["levels_pvp" if pvp else "levels"]
+    codes = set(activity["level_distribution"]) | set(bm.BENCHMARKS["level_distribution"].counts)
+    order = {name: index for index, name in enumerate(_LEVEL_ORDER)}
+    # A level none was treated at is 0 of the total: withheld with it (reports.disclosure).
+    none = replace(proportion(0, total), withheld=is_withheld(total))
+    return {code: distribution.get(code) or none for code in sorted(codes, key=order.__getitem__)}
 
 
 def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
@@ -346,9 +382,18 @@ def cement_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         # 001 treated by PVP only: its figure sits beside the PVP row, not beside all procedures.
         benchmark = volume_benchmark if kind == "PVP" else NO_BENCHMARK
         table.add(f"Volume per level — {TYPE_LABELS[kind]}", text, *benchmark)
-    table.add("Vertebral body volume", fmt.mean(c["body_volume"], "cc"), *mean_benchmark_key("vertebral_body_volume"))
+    # Body volume and fill: 001's levels were all treated by PVP, so its figures sit beside the PVP rows.
+    table.add("Vertebral body volume — All", fmt.mean(c["body_volume"], "cc"), *NO_BENCHMARK)
     table.add(
-        "Fill (cement / body volume)", fmt.mean(c["fill_percent"], "%"), *mean_benchmark_key("cement_fill_percent")
+        "Vertebral body volume — PVP",
+        fmt.mean(c["body_volume_pvp"], "cc"),
+        *mean_benchmark_key("vertebral_body_volume"),
+    )
+    table.add("Fill (cement / body volume) — All", fmt.mean(c["fill_percent"], "%"), *NO_BENCHMARK)
+    table.add(
+        "Fill (cement / body volume) — PVP",
+        fmt.mean(c["fill_percent_pvp"], "%"),
+        *mean_benchmark_key("cement_fill_percent"),
     )
 
     products = Table("cement_products", "Cement by product", ["Product", "Levels", "Volume per level"])
@@ -378,27 +423,31 @@ def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         table.add(f"Procedures with a leak — {TYPE_LABELS[kind]}", text, *NO_BENCHMARK)
     reference = bm.BENCHMARKS["leak_rate_level_low_volume_pvp"]
     for group, share in lk["location_group"].items():
+        table.add(f"Levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *NO_BENCHMARK)
+    # 001's locations and sizes are of PVP levels: beside the registry's PVP levels and leaks only.
+    for group, share in lk["location_group_pvp"].items():
         count = reference.breakdown["location"].get(group)
         benchmark = (
             (format_proportion(proportion(count, reference.denominator), suppress=False), str(reference.source))
             if count is not None
             else NO_BENCHMARK
         )
-        table.add(f"Levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *benchmark)
+        table.add(f"PVP levels with a leak — {LOCATION_LABELS[group].lower()} location", fmt.share(share), *benchmark)
     table.add("Symptomatic leaks (of leaks)", fmt.share(lk["symptomatic"]), *NO_BENCHMARK)
 
     details = Table("leak_types", "Leaks by Yeom pathway and size grade", ["Category", "Leaks", "Benchmark", "Source"])
     for pathway, text in fmt.family(lk["pathway"]).items():
         details.add(f"Pathway {PATHWAY_LABELS.get(pathway, pathway)}", text, *NO_BENCHMARK)
-    size_texts = fmt.family(lk["size_grade"])
-    for grade in lk["size_grade"]:
+    for grade, text in fmt.family(lk["size_grade"]).items():
+        details.add(f"Size {grade}", text, *NO_BENCHMARK)
+    for grade, text in fmt.family(lk["size_grade_pvp"]).items():
         count = reference.breakdown["size"].get(grade)
         benchmark = (
             (format_proportion(proportion(count, reference.count), suppress=False), str(reference.source))
             if count is not None
             else NO_BENCHMARK
         )
-        details.add(f"Size {grade}", size_texts[grade], *benchmark)
+        details.add(f"PVP leaks — size {grade}", text, *benchmark)
 
     comparison = bm.BENCHMARKS["cement_volume_by_leak"]
     volume = Table(
@@ -408,21 +457,23 @@ def leak_tables(m: Metrics, fmt: Formatter) -> list[Table]:
         note=comparison.note,
     )
     source = str(comparison.source)
-    volume.add(
-        "With a leak", fmt.mean(lk["volume_with_leak"], "mL", 2), mean_benchmark(comparison.with_leak, 2), source
-    )
-    volume.add(
-        "Without a leak",
-        fmt.mean(lk["volume_without_leak"], "mL", 2),
-        mean_benchmark(comparison.without_leak, 2),
-        source,
-    )
-    volume.add(
-        "p value",
-        fmt.p_value(lk["volume_test"].p_value, lk["volume_with_leak"].n, lk["volume_without_leak"].n),
-        format_number(comparison.p_value, 3),
-        source,
-    )
+    for suffix, kind in (("", "All"), ("_pvp", "PVP")):
+        # 001's comparison is of PVP levels: beside the PVP rows only.
+        with_leak, without_leak = lk[f"volume_with_leak{suffix}"], lk[f"volume_without_leak{suffix}"]
+        benchmarks = (
+            (mean_benchmark(comparison.with_leak, 2), source),
+            (mean_benchmark(comparison.without_leak, 2), source),
+            (format_number(comparison.p_value, 3), source),
+        )
+        if kind == "All":
+            benchmarks = (NO_BENCHMARK,) * 3
+        volume.add(f"With a leak — {kind}", fmt.mean(with_leak, "mL", 2), *benchmarks[0])
+        volume.add(f"Without a leak — {kind}", fmt.mean(without_leak, "mL", 2), *benchmarks[1])
+        volume.add(
+            f"p value — {kind}",
+            fmt.p_value(lk[f"volume_test{suffix}"].p_value, with_leak.n, without_leak.n),
+            *benchmarks[2],
+        )
     return [table, details, volume]
 
 
@@ -493,13 +544,8 @@ def _outcome_table(
     table = Table(key, title, list(columns))
     if benchmarks:
         table.benchmark_source = str(bm.trajectory_for(measure, "PVP").source)
-    # The groups are parts of one cohort (the "All" row, or the by-type table's): a small group is
-    # withheld with a partner, so that its mean cannot be worked back from the others'.
-    withheld = {
-        event: fmt.withheld_means({group: rows[event].score for group, rows in groups.items()})
-        | fmt.withheld_means({group: rows[event].change for group, rows in groups.items()})
-        for event in events
-    }
+        table.benchmark_for = "Score"  # a pooled mean score, not a change or a responder share
+    withheld = {event: fmt.withheld_outcome_groups(groups, event) for event in events}
     for group, rows in groups.items():
         trajectory = bm.trajectory_for(measure, group) if benchmarks else None
         for event in events:

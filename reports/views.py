@@ -21,11 +21,11 @@ def dashboard(request):
     form = dashboard_filter_form(request)
     content = None
     if not form.is_bound or form.is_valid():
-        content = services.dashboard_content(user=request.user, cohort=form.cohort(), as_of=timezone.localdate())
+        content = services.dashboard_content(user=request.user, cohort=form.cohort(), as_of=form.as_of())
     fractures = None
     if content is not None:
         fractures = fracture_outcomes.dashboard_section(
-            cohort=form.cohort(), as_of=timezone.localdate(), suppress=content.suppressed
+            cohort=form.cohort(), as_of=form.as_of(), suppress=content.suppressed
         )
     return render(request, "reports/dashboard.html", {"form": form, "content": content, "fracture_outcomes": fractures})
 

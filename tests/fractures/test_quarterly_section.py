@@ -26,7 +26,7 @@ def test_quarterly_report_has_the_survival_section_in_html_pdf_and_xlsx(site_a, 
 
     (report,) = [r for r in services.quarterly_reports_build(year=2026, quarter=1) if r.site_id == site_a.pk]
 
-    assert "New-fracture-free survival" in report.html and 'aria-label="New-fracture-free survival"' in report.html
+    assert "New-fracture-free survival" in report.html and 'alt="New-fracture-free survival"' in report.html
     assert "Adjudicated by an investigator: 0 of 1 new fractures" in report.html
     pdf = PdfReader(io.BytesIO(bytes(report.pdf)))
     text = "".join(page.extract_text() for page in pdf.pages)

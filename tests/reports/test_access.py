@@ -99,12 +99,15 @@ def test_the_research_export_is_among_the_pages_checked():
 def test_reviewer_sees_the_dashboard_with_small_cells_as_under_five(site_a, site_b, reviewer_a, client_for):
     build_cohort(site_a, site_b)
 
-    response = client_for(reviewer_a).get(reverse("reports:dashboard"))
+    # Reviewers see one completed quarter: 2026 Q1 holds nine of site A's ten procedures.
+    response = client_for(reviewer_a).get(
+        reverse("reports:dashboard"), {"performed_from": "2026-01-01", "performed_to": "2026-03-31"}
+    )
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "&lt;5 / 10 (—)" in page  # e.g. patients with a symptomatic complication: 4 of 10
-    assert hand.share(5, 13) in page  # levels with a leak: no small cell
+    assert "&lt;5 / 9 (—)" in page  # e.g. patients with a symptomatic complication: 4 of 9
+    assert hand.share(0, 11) in page  # levels with a posterior leak: no small cell, the full figure
     assert "<svg" in page and "Funnel plot" not in page
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import zipfile
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -131,3 +133,54 @@ def test_declined_and_pending_consent_are_left_out(cohort, site_a, client_for):
     procedures = rows(download(client_for(investigator))["procedures"])
 
     assert len(procedures) == 9
+
+
+ODI_SECTIONS = (
+    "pain_intensity", "personal_care", "lifting", "walking", "sitting",
+    "standing", "sleeping", "sex_life", "social_life", "travelling",
+)  # fmt: skip
+
+
+@pytest.fixture
+def exact_cases(site_a, coordinator_a):
+    """Two ODI surveys through the survey service — 41 points over 9 answered sections (sex life
+    skipped) = 91.111... %, stored as 91.1; 8 points over 9 = 17.777... %, stored as 17.8 — and a
+    level of 4.1 mL in a 40.0 cc body: 10.25 % fill, an exact half."""
+    from registry.followup.services import survey_response_record
+    from tests.factories import ProcedureFactory, TreatedLevelFactory
+
+    answered = [code for code in ODI_SECTIONS if code != "sex_life"]
+    for points in ([5, 5, 5, 5, 5, 4, 4, 4, 4], [1, 1, 1, 1, 1, 1, 1, 1, 0]):
+        procedure = ProcedureFactory(patient__site=site_a, performed_on=dt.date(2026, 2, 2))
+        survey_response_record(
+            patient=procedure.patient,
+            procedure=procedure,
+            event_code="baseline",
+            source="clinic",
+            answers={"odi": dict(zip(answered, points, strict=True)) | {"sex_life": None}},
+            acting_user=coordinator_a,
+            collected_on=dt.date(2026, 2, 1),
+        )
+    TreatedLevelFactory(procedure=procedure, cement_volume_ml=Decimal("4.1"), vertebral_body_volume_cc=Decimal("40.0"))
+
+
+def test_export_prints_the_exact_odi_from_the_answers_not_the_stored_percent(exact_cases, investigator_a, client_for):
+    workbook = download(client_for(investigator_a))
+
+    odi = sorted(survey["odi_percent"] for survey in rows(workbook["surveys"]))
+    # 20 x 8 / 9 = 17.777... and 20 x 41 / 9 = 91.111..., rounded half up once (stored: 17.8, 91.1).
+    assert odi == [17.78, 91.11]
+
+
+def test_export_rounds_an_exact_half_up(exact_cases, investigator_a, client_for):
+    # 4.1 / 40.0 x 100 = 10.25 exactly: half up gives 10.3 (binary rounding of the float gave 10.2).
+    # An ODI never lands on a half at 1 or 2 decimals (20 x points / answered, answered <= 10).
+    fill = [level["fill_percent"] for level in rows(download(client_for(investigator_a))["levels"])]
+    assert fill == [10.3]
+
+    response = client_for(investigator_a).post(reverse("reports:research_export"), {"file_format": "csv"})
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    levels = list(csv.DictReader(io.StringIO(archive.read("levels.csv").decode())))
+    surveys = list(csv.DictReader(io.StringIO(archive.read("surveys.csv").decode())))
+    assert [level["fill_percent"] for level in levels] == ["10.3"]
+    assert sorted(survey["odi_percent"] for survey in surveys) == ["17.78", "91.11"]

@@ -97,14 +97,17 @@ def test_a_built_report_cannot_be_changed_or_deleted(cohort, site_a):
 def test_pdf_and_xlsx_hold_the_report_tables(cohort, site_a):
     services.quarterly_reports_build(year=2026, quarter=1, today=TODAY)
     report = QuarterlyReport.objects.get(site=site_a, year=2026, quarter=1)
-    leak_rate = hand.share(5, 13)  # cumulative levels with a leak at site A
+    # Cumulatively 5 of 13 levels leaked at site A, but 4 of 11 this quarter: the difference is
+    # A7's (treated alone in 2025 Q4), so the cumulative figure is withheld (reports.disclosure).
+    leak_rate = "withheld"
+    posterior = hand.share(0, 11)  # this quarter: no posterior leak, a figure shown in full
 
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(bytes(report.pdf))).pages)
     flat = " ".join(text.split())
     for title in ("Cement leaks", "Complications", "VAS (0–10) by procedure type", "Follow-up", "Data completeness"):
         assert title in flat
     assert "Quarterly report 2026 Q1: TOL" in flat
-    assert leak_rate in flat
+    assert leak_rate in flat and posterior in flat
     assert "<5 / 11 (—)" in flat
 
     workbook = load_workbook(io.BytesIO(bytes(report.xlsx)))
@@ -114,9 +117,10 @@ def test_pdf_and_xlsx_hold_the_report_tables(cohort, site_a):
     rows = {row[0].value: row[1].value for row in sheet.iter_rows(min_row=3) if row[0].value}
     assert rows["Levels with a leak — All"] == leak_rate
     assert workbook["T leaks"]["B3"].value == "<5 / 11 (—)"
+    assert posterior in [row[1].value for row in workbook["T leaks"].iter_rows(min_row=3)]
 
     # The stored report draws each chart once, as an image both the HTML and the PDF embed.
-    assert leak_rate in report.html and '<img class="chart" alt=' in report.html
+    assert posterior in report.html and '<img class="chart" alt=' in report.html
     assert 'src="data:image/png;base64,' in report.html
     assert "http://" not in report.html.split("<svg", 1)[0]  # no external asset
 
@@ -256,7 +260,8 @@ def test_pdf_opens_with_a_one_page_summary_then_the_charts_as_images(cohort, sit
     first = " ".join(pages[0].extract_text().split())
     # The five figures a department head reads, as the cumulative tables print them.
     assert "Summary (cumulative cohort)" in first
-    assert "Procedures (patients) 10 (10)" in first
+    # A7 alone was treated before 2026: the cumulative counts minus this quarter's would be its own.
+    assert "Procedures (patients) withheld (withheld)" in first
     assert f"Patients with a cement leak {hand.share(5, 10)}" in first or "Patients with a cement leak" in first
     for label in (
         "Patients with a symptomatic complication",
@@ -297,17 +302,14 @@ def test_xlsx_has_one_typed_row_per_figure(cohort, site_a):
             r for r in rows if r[2].value == row_label and r[1].value == table and r[0].value.startswith(section)
         )
 
-    leak = figure("Levels with a leak — All")
-    low, high = hand.wilson(5, 13)
-    assert [c.value for c in leak[4:9]] == [
-        5,
-        13,
-        pytest.approx(500 / 13),
-        pytest.approx(low * 100),
-        pytest.approx(high * 100),
-    ]
-    assert [c.data_type for c in leak[4:9]] == ["n"] * 5
-    pvp = figure("Levels with a leak — PVP")
+    symptomatic = figure("Symptomatic leaks (of leaks)", section="This quarter")  # 0 of the quarter's 5 leaks
+    low, high = hand.wilson(0, 5)
+    assert [c.value for c in symptomatic[4:9]] == [0, 5, 0, pytest.approx(low * 100), pytest.approx(high * 100)]
+    assert [c.data_type for c in symptomatic[4:9]] == ["n"] * 5
+    # A withheld cumulative cell (it differs from this quarter's by A7 alone) has no numbers at all.
+    with pytest.raises(StopIteration):
+        figure("Levels with a leak — All")
+    pvp = figure("Levels with a leak — PVP", section="This quarter")
     assert pvp[9].value == pytest.approx(15 / 41 * 100) and pvp[9].data_type == "n"
     assert pvp[10].value == "Barriga-Martín et al. 2022, Rev Esp Cir Ortop Traumatol, abstract, Results, Table 3"
     # A hidden small cell has no numbers, only its text.

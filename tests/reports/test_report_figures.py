@@ -9,7 +9,6 @@ the textbook formula computed on the case list says.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 
 import pytest
 
@@ -28,6 +27,7 @@ GROUP_OF = {
     "paravertebral": "other",
 }
 TYPE = {"all": "All", "PVP": "PVP", "PKP": "PKP", "OTHER": "Other"}
+LEVEL_BENCHMARK = "Benchmark (Barriga-Martín 2022, 41 levels)"
 
 
 @pytest.fixture
@@ -87,6 +87,11 @@ def test_level_distribution(tables):
     assert distribution.cell("T12", "Levels") == hand.share(2, 13)
     assert distribution.cell("L1", "Benchmark (Barriga-Martín 2022, 41 levels)") == hand.share(12, 41)
     assert distribution.cell("L5", "Levels") == hand.share(0, 13)  # none treated; shown beside 001's 3 / 41
+    # 001's levels were treated by PVP: its distribution sits beside the PVP levels' column.
+    pvp = levels_of(of_type("PVP", cases("A")))
+    assert distribution.columns.index("PVP levels") == distribution.columns.index(LEVEL_BENCHMARK) - 1
+    assert distribution.benchmark_for == "PVP levels"
+    assert distribution.cell("L1", "PVP levels") == hand.share(sum(lv.level == "L1" for lv in pvp), len(pvp))
 
 
 def test_cement_volume_body_volume_and_fill(tables):
@@ -97,9 +102,18 @@ def test_cement_volume_body_volume_and_fill(tables):
     pkp = levels_of(of_type("PKP", cases("A")))
     assert cement.cell("Volume per level — PKP", "Value") == hand.mean([float(lv.volume) for lv in pkp], "mL")
     bodies = [lv for lv in levels if lv.body]
-    assert cement.cell("Vertebral body volume", "Value") == hand.mean([float(lv.body) for lv in bodies], "cc")
+    assert cement.cell("Vertebral body volume — All", "Value") == hand.mean([float(lv.body) for lv in bodies], "cc")
     fills = [float(lv.volume) / float(lv.body) * 100 for lv in bodies]
-    assert cement.cell("Fill (cement / body volume)", "Value") == hand.mean(fills, "%")
+    assert cement.cell("Fill (cement / body volume) — All", "Value") == hand.mean(fills, "%")
+    pvp_bodies = [lv for lv in levels_of(of_type("PVP", cases("A"))) if lv.body]
+    assert cement.cell("Vertebral body volume — PVP", "Value") == hand.mean([float(lv.body) for lv in pvp_bodies], "cc")
+    assert cement.cell("Fill (cement / body volume) — PVP", "Value") == hand.mean(
+        [float(lv.volume) / float(lv.body) * 100 for lv in pvp_bodies], "%"
+    )
+    assert cement.cell("Vertebral body volume — PVP", "Benchmark") == "26.1 ± 6.0 cc (range 15.6–38.1; n = 41)"
+    assert cement.cell("Vertebral body volume — All", "Benchmark") == "—"
+    assert cement.cell("Fill (cement / body volume) — PVP", "Benchmark") == "9.0 % (n = 41)"
+    assert cement.cell("Fill (cement / body volume) — All", "Benchmark") == "—"
     # Barriga-Martín 2022 treated by PVP only: its volume sits beside the PVP row, no longer beside "All".
     assert cement.cell("Volume per level — PVP", "Benchmark") == "2.0 ± 0.8 mL (range 1.0–4.0; n = 41)"
     assert cement.cell("Volume per level — All", "Benchmark") == "—"
@@ -134,7 +148,12 @@ def test_leaks_by_location_group_pathway_and_size(tables):
     for group in ("disc", "vascular", "posterior", "other"):
         hit = sum(any(GROUP_OF[location] == group for location, _, _ in lv.leaks) for lv in levels)
         assert leaks.cell(f"Levels with a leak — {group} location", "Value") == hand.share(hit, len(levels))
-    assert leaks.cell("Levels with a leak — vascular location", "Benchmark") == hand.share(8, 41)
+    assert leaks.cell("Levels with a leak — vascular location", "Benchmark") == "—"
+    pvp_levels = levels_of(of_type("PVP", cases("A")))
+    for group in ("disc", "vascular", "posterior", "other"):
+        hit = sum(any(GROUP_OF[location] == group for location, _, _ in lv.leaks) for lv in pvp_levels)
+        assert leaks.cell(f"PVP levels with a leak — {group} location", "Value") == hand.share(hit, len(pvp_levels))
+    assert leaks.cell("PVP levels with a leak — vascular location", "Benchmark") == hand.share(8, 41)
 
     types = tables.table("leak_types")
     for pathway in ("B", "S", "C"):
@@ -143,7 +162,12 @@ def test_leaks_by_location_group_pathway_and_size(tables):
     assert types.cell("Pathway not recorded", "Leaks") == hand.share(sum(p == "" for _, p, _ in all_leaks), 6)
     for size in ("minor", "moderate", "massive"):
         assert types.cell(f"Size {size}", "Leaks") == hand.share(sum(s == size for _, _, s in all_leaks), 6)
-    assert types.cell("Size minor", "Benchmark") == hand.share(12, 15)
+    assert types.cell("Size minor", "Benchmark") == "—"
+    pvp_leaks = [leak for lv in levels_of(of_type("PVP", cases("A"))) for leak in lv.leaks]
+    for size in ("minor", "moderate", "massive"):
+        count = sum(s == size for _, _, s in pvp_leaks)
+        assert types.cell(f"PVP leaks — size {size}", "Leaks") == hand.share(count, len(pvp_leaks))
+    assert types.cell("PVP leaks — size minor", "Benchmark") == hand.share(12, 15)
 
 
 def test_cement_volume_with_vs_without_leak_and_welch_p(tables):
@@ -152,11 +176,20 @@ def test_cement_volume_with_vs_without_leak_and_welch_p(tables):
     without = [float(lv.volume) for lv in levels if not lv.leaks]
     volume = tables.table("leak_volume")
 
-    assert volume.cell("With a leak", "Cement volume") == hand.mean(with_leak, "mL", 2)
-    assert volume.cell("Without a leak", "Cement volume") == hand.mean(without, "mL", 2)
-    assert volume.cell("p value", "Cement volume") == hand.rounded(hand.welch_p(with_leak, without), 3)
-    assert volume.cell("p value", "Benchmark") == "0.267"
-    assert volume.cell("With a leak", "Benchmark") == "2.13 ± 0.68 mL (n = 15)"
+    assert volume.cell("With a leak — All", "Cement volume") == hand.mean(with_leak, "mL", 2)
+    assert volume.cell("Without a leak — All", "Cement volume") == hand.mean(without, "mL", 2)
+    assert volume.cell("p value — All", "Cement volume") == hand.rounded(hand.welch_p(with_leak, without), 3)
+    assert volume.cell("p value — All", "Benchmark") == "—"
+    pvp = levels_of(of_type("PVP", cases("A")))
+    pvp_with, pvp_without = (
+        [float(lv.volume) for lv in pvp if lv.leaks],
+        [float(lv.volume) for lv in pvp if not lv.leaks],
+    )
+    assert volume.cell("With a leak — PVP", "Cement volume") == hand.mean(pvp_with, "mL", 2)
+    assert volume.cell("Without a leak — PVP", "Cement volume") == hand.mean(pvp_without, "mL", 2)
+    assert volume.cell("p value — PVP", "Cement volume") == hand.rounded(hand.welch_p(pvp_with, pvp_without), 3)
+    assert volume.cell("p value — PVP", "Benchmark") == "0.267"
+    assert volume.cell("With a leak — PVP", "Benchmark") == "2.13 ± 0.68 mL (n = 15)"
 
 
 def test_complication_rates(tables):
@@ -328,18 +361,19 @@ def test_quarterly_report_shows_the_quarter_and_the_cumulative_cohort_with_small
     # 4 of 11 levels leaked this quarter: a count under 5 is shown as "<5" without its rate.
     assert sum(bool(lv.leaks) for lv in q_levels) == 4
     assert quarter.table("leaks").cell("Levels with a leak — All", "Value") == "<5 / 11 (—)"
-    # Cumulatively 5 of 13: no small cell, the full figure.
-    assert cumulative.table("leaks").cell("Levels with a leak — All", "Value") == hand.share(5, 13)
-    assert cumulative.table("complications").cell("Patients with a symptomatic complication", "Value") == "<5 / 10 (—)"
+    # Cumulatively 5 of 13, no small cell, but 5 - 4 = 1 level of 13 - 11 = 2 is A7's (treated alone
+    # in 2025 Q4): withheld, as is every cumulative figure A7 changes by 1-4 (reports.disclosure).
+    assert cumulative.table("leaks").cell("Levels with a leak — All", "Value") == "withheld"
+    assert cumulative.table("complications").cell("Patients with a symptomatic complication", "Value") == "withheld"
+    # A7 had no complication of its own: the count is the quarter's, shown in both sections.
+    assert cumulative.table("complications").cell("Complications recorded", "Value") == "5"
     # Answers collected after the quarter are not in it: by 31 March only A7's 3-month survey was in.
     collected = [
         c for c in cases("A") if "m3" in c.surveys and c.performed_on + dt.timedelta(COLLECTED_DAY["m3"]) <= end
     ]
     assert [c.key for c in collected] == ["A7"]
-    assert cumulative.table("vas_by_type").find(Group="All", Event="3 months")["Score"] == "— (n <5)"
-    early = [c.surveys["early"][0] for c in cases("A") if "early" in c.surveys]
+    assert cumulative.table("vas_by_type").find(Group="All", Event="3 months")["Score"] == "withheld"
     # No range for reviewers (issue #10 item 6): a minimum and a maximum are one patient's score each.
-    assert cumulative.table("vas_by_type").find(Group="All", Event="Early (2–6 weeks)")["Score"] == hand.mean(
-        early, decimals=2, with_range=False
-    )
-    assert statistics.fmean(early) == pytest.approx(4.8)
+    for section in (quarter, cumulative):
+        for key in ("vas_by_type", "odi_by_type", "vas_by_indication", "odi_by_indication"):
+            assert not any("range" in row[2] for row in section.table(key).rows)
