@@ -124,7 +124,8 @@ def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: 
 
 
 def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
-    """Put the unfiltered dashboard of every active site, and of the whole registry, in the cache.
+    """Put the unfiltered dashboard of every active site, and of the whole registry, in the cache,
+    with its new-fracture section (Kaplan–Meier, ``fracture_outcomes.dashboard_snapshots_store``).
 
     One load of the whole registry serves them all: a site's figures are its slice of the
     registry's frames, as in the quarterly reports. Each site is stored as its coordinators see it
@@ -138,12 +139,19 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
             frames, suppress=False, funnel=True
         )
     }
-    for site_id in Site.objects.filter(active=True).order_by("id").values_list("id", flat=True):
+    site_ids = list(Site.objects.filter(active=True).order_by("id").values_list("id", flat=True))
+    for site_id in site_ids:
         site_frames = frames.for_sites([site_id])
         for suppress in (False, True):
             key = _dashboard_key(CohortFilter(site_ids=(site_id,)), as_of, suppress=suppress, funnel=False)
             stored[key] = _dashboard_build(site_frames, suppress=suppress, funnel=False)
     cache.set_many(stored, DASHBOARD_SNAPSHOT_SECONDS)
+    fracture_outcomes.dashboard_snapshots_store(
+        [(CohortFilter(), False)]
+        + [(CohortFilter(site_ids=(site_id,)), suppress) for site_id in site_ids for suppress in (False, True)],
+        as_of=as_of,
+        seconds=DASHBOARD_SNAPSHOT_SECONDS,
+    )
     return len(stored)
 
 
