@@ -148,6 +148,22 @@ def improvement_rule_units() -> dict[str, int]:
     }
 
 
+MARK_ALL = """
+INSERT INTO rollups_stalepartition (site_id, performed_month, marked_at)
+SELECT DISTINCT site_id, date_trunc('month', performed_on)::date, now() FROM procedures_procedure
+ON CONFLICT (site_id, performed_month) DO UPDATE SET marked_at = EXCLUDED.marked_at
+"""
+
+
+def rollups_mark_all() -> int:
+    """Mark every partition that has procedures stale (``manage.py rollups_rebuild``)."""
+    if not rollups_supported():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(MARK_ALL)
+        return cursor.rowcount
+
+
 def rollups_supported() -> bool:
     return connection.vendor == "postgresql"
 

@@ -94,8 +94,8 @@ def test_as_of_the_end_of_march_only_answers_known_then_count(cohort):
 
 @pytest.mark.django_db
 def test_an_exact_half_mean_rounds_up_from_the_rollups(cohort):
-    # Given the PKP baselines 9.0 (A3), 6.0 (A4), 6.0 (B2) and one more of 7.5: 28.5 / 4 = 7.125
-    # and then 7.6 for a fifth: 36.1 / 5 = 7.22; instead two procedures 4.6 and 4.7: mean 4.65
+    # Given the PKP procedures (A3, A4, B2) recorded as OTHER beside A5, and their four baselines
+    # corrected to 4.6, 4.7, 4.6 and 4.7 (UPDATEs: the triggers mark the partitions)
     Procedure.objects.filter(procedure_type="PKP").update(procedure_type="OTHER")
     for response, vas in zip(
         SurveyResponse.objects.filter(procedure__procedure_type="OTHER", event_code="baseline").order_by("id"),
@@ -245,3 +245,56 @@ def test_the_improvement_rules_in_units_match_the_scoring_module_for_every_pair(
         for after in odi_units:
             expected = odi_clinically_important(before / 90, after / 90)
             assert (before - after >= rule["odi_points"]) == expected, (before, after)
+
+
+@pytest.mark.django_db
+def test_the_quarterly_build_refreshes_stale_partitions_before_reading(cohort, site_a):
+    from reports import services
+
+    # Given A7's 3-month VAS (collected 3 Feb 2026) corrected from 4.0 to 2.0, not yet refreshed
+    SurveyResponse.objects.filter(procedure=cohort["A7"], event_code="m3").update(vas=Decimal("2.0"))
+    assert StalePartition.objects.filter(site_id=site_a.id, performed_month=D(2025, 11, 1)).exists()
+
+    # When beat builds 2026 Q1
+    services.quarterly_reports_build(year=2026, quarter=1, today=D(2026, 4, 1))
+
+    # Then the partition was refreshed on the way and holds the corrected value
+    assert not StalePartition.objects.exists()
+    row = OutcomeRollup.objects.get(
+        site_id=site_a.id, performed_month=D(2025, 11, 1), event_code="m3", kind="score", superseded_month=None
+    )
+    assert (row.vas_n, row.vas_sum) == (1, 20)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["coordinator_a", "reviewer_a"])
+def test_the_dashboard_from_the_rollups_reads_as_the_full_path(cohort, site_a, persona, request):
+    from reports import services
+    from reports.metrics import compute_all
+    from reports.tables import build_tables
+
+    user = request.getfixturevalue(persona)
+    for cohort_filter in (
+        CohortFilter(site_ids=(site_a.id,)),
+        CohortFilter(site_ids=(site_a.id,), indication="osteoporotic"),
+    ):
+        content = services.dashboard_content(user=user, cohort=cohort_filter, as_of=AS_OF, use_cache=False)
+        full = build_tables(compute_all(load_frames(cohort_filter, as_of=AS_OF)), suppress=content.suppressed)
+        assert content.tables == full
+
+
+@pytest.mark.django_db
+def test_the_rebuild_command_recomputes_what_the_triggers_could_not_see(cohort):
+    from django.core.management import call_command
+
+    from tests.utils import history_rewritable
+
+    # Given an answer changed with the triggers off (as a restore or a replica would)
+    with history_rewritable():
+        SurveyResponse.objects.filter(procedure=cohort["A1"], event_code="m3").update(vas=Decimal("1.0"))
+    assert not StalePartition.objects.exists()
+
+    # When an operator rebuilds the rollups, then they read as the full path again
+    call_command("rollups_rebuild")
+    m3 = assert_same_as_full_path(CohortFilter(), AS_OF)["vas"]["by_type"]["all"]["m3"]
+    assert m3.score.exact_mean == Fraction(16, 5)  # 3.0 became 1.0: (1 + 6 + 2 + 4 + 3) / 5
