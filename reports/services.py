@@ -170,7 +170,7 @@ def quarterly_document(
 
     def outcome_figures(performed_from: dt.date | None) -> dict | None:
         if frames.as_of != end:
-            return None  # Statuses as known on another day: only the frames have them.
+            return None  # Answers as known on another day than the rollups would sum: the frames' own.
         cohort = CohortFilter(site_ids=site_ids, performed_from=performed_from, performed_to=end)
         return outcomes_from_rollups(cohort, as_of=end)
 

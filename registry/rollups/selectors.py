@@ -4,7 +4,8 @@ None means "not covered": the database is not PostgreSQL, or a date of the reque
 month whose rows straddle it (``registry.rollups.models``); the caller then takes the full path.
 Access is decided by the caller, as for ``reports.loaders.load_frames``: ``cohort.site_ids`` is
 already limited to the user's sites. Stale partitions of the cohort's sites are refreshed first,
-so a figure read here is never older than the clinical tables.
+so a figure read here is never older than the clinical tables (except a partition another refresh
+or an uncommitted writer holds at that moment: it is read as that refresh found it).
 """
 
 from __future__ import annotations
