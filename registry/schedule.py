@@ -59,6 +59,15 @@ CELERY_BEAT_SCHEDULE = {
     # on later nights it is whatever an interrupted run left unbuilt (the task also retries on
     # database errors). A report that exists is never rebuilt by beat, so repeated or
     # overlapping runs add nothing, and a night that does no work costs one query.
+    # Report rollups (issue #14): every minute, recompute the site-months whose procedures or
+    # answers changed (the triggers marked them stale on commit), so the dashboard and reports
+    # combine small sums rather than every row. Markers are claimed, so two runs at once are
+    # harmless; a report refreshes its own stale partitions anyway before reading.
+    "rollups-refresh": {
+        "task": "registry.rollups.tasks.rollups_refresh_task",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "reports-quarterly-build": {
         "task": "reports.tasks.quarterly_reports_build_task",
         "schedule": crontab(minute=30, hour=3),

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "registry.api",
     "registry.imports",
     "registry.fractures",
+    "registry.rollups",
     "reports",
 ]
 
@@ -273,6 +274,7 @@ CELERY_TASK_ROUTES = {
     "registry.followup.tasks.*": {"queue": "plan"},
     "registry.imports.tasks.*": {"queue": "plan"},
     "reports.tasks.*": {"queue": "reports"},
+    "registry.rollups.tasks.*": {"queue": "reports"},
 }
 # The single beat schedule (STYLE.md item 5); each app adds its entries in registry/schedule.py.
 from registry.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401

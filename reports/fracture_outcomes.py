@@ -4,7 +4,9 @@ and how many events investigators have adjudicated (DATA_DICTIONARY.md §6).
 The statistics are ``reports.survival`` (pure); the cohort comes from
 ``registry.fractures.selectors.survival_subjects``. The dashboard caches this section under a key
 that changes whenever a survey, procedure, leak, fracture, re-treatment or sign-off is saved, so
-a recorded fracture shows at once while unchanged data is not recomputed.
+a recorded fracture shows at once while unchanged data is not recomputed; the views beat keeps
+(each site, the whole registry: ``dashboard_snapshots_store``) show their snapshot, at most one
+beat interval old, when the data changed since, rather than computing on the request.
 """
 
 from __future__ import annotations
@@ -178,6 +180,24 @@ def section_for(*, procedure_q, site_ids, as_of: dt.date, suppress: bool, with_p
     return build(subjects, suppress=suppress, adjudicated=counts, with_png=with_png)
 
 
+def _snapshot_key(cohort, as_of: dt.date, suppress: bool) -> str:
+    return "reports:fracture-outcomes:snapshot:" + hashlib.sha256(repr((cohort, as_of, suppress)).encode()).hexdigest()
+
+
+def dashboard_snapshots_store(views: list[tuple[object, bool]], *, as_of: dt.date, seconds: int) -> int:
+    """Compute the section of each (cohort, suppress) in ``views`` and keep it for ``seconds``:
+    beat does it for the views people open first, with the dashboard snapshots, so that the
+    Kaplan–Meier curves (seconds at 100,000 patients) are not computed on their request."""
+    stored = {
+        _snapshot_key(cohort, as_of, suppress): section_for(
+            procedure_q=cohort.procedure_q(), site_ids=cohort.site_ids, as_of=as_of, suppress=suppress
+        )
+        for cohort, suppress in views
+    }
+    cache.set_many(stored, seconds)
+    return len(stored)
+
+
 def dashboard_section(*, cohort, as_of: dt.date, suppress: bool) -> FractureOutcomes:
     key = (
         "reports:fracture-outcomes:"
@@ -185,6 +205,10 @@ def dashboard_section(*, cohort, as_of: dt.date, suppress: bool) -> FractureOutc
     )
     if (cached := cache.get(key)) is not None:
         return cached
+    # Data changed since the last computation of this view: a view beat keeps serves its snapshot
+    # (at most one beat interval old) rather than computing the curves on the request.
+    if (snapshot := cache.get(_snapshot_key(cohort, as_of, suppress))) is not None:
+        return snapshot
     content = section_for(procedure_q=cohort.procedure_q(), site_ids=cohort.site_ids, as_of=as_of, suppress=suppress)
     cache.set(key, content, CACHE_SECONDS)
     return content

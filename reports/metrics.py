@@ -831,13 +831,14 @@ class Metrics:
     completeness: dict
 
 
-def compute_all(f: Frames) -> Metrics:
+def compute_all(f: Frames, *, outcome_figures: dict | None = None) -> Metrics:
+    """``outcome_figures``: ``outcomes(f)`` computed elsewhere (the rollups, registry.rollups)."""
     return Metrics(
         activity=activity(f),
         cement=cement(f),
         leaks=leaks(f),
         complications=complications(f),
-        outcomes=outcomes(f),
+        outcomes=outcome_figures if outcome_figures is not None else outcomes(f),
         follow_up=follow_up(f),
         bone_health=bone_health(f),
         completeness=completeness(f),

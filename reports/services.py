@@ -26,6 +26,7 @@ from django.utils import timezone
 from registry import access
 from registry.core.audit import system_user
 from registry.patients.models import Site
+from registry.rollups.selectors import outcomes_from_rollups
 from reports import benchmarks as bm
 from reports import charts, fracture_outcomes
 from reports.disclosure import contained_releases, guard_differences
@@ -100,8 +101,9 @@ def _dashboard_key(cohort: CohortFilter, as_of: dt.date, *, suppress: bool, funn
     return "reports:dashboard:" + hashlib.sha256(repr((cohort, as_of, suppress, funnel)).encode()).hexdigest()
 
 
-def _dashboard_build(frames: Frames, *, suppress: bool, funnel: bool) -> DashboardContent:
-    metrics = compute_all(frames)
+def _dashboard_build(frames: Frames, *, cohort: CohortFilter, suppress: bool, funnel: bool) -> DashboardContent:
+    """``frames``: ``cohort`` as loaded (or sliced from the registry's frames) as of ``frames.as_of``."""
+    metrics = compute_all(frames, outcome_figures=outcomes_from_rollups(cohort, as_of=frames.as_of))
     return DashboardContent(
         tables=build_tables(metrics, suppress=suppress),
         charts=_charts(frames, metrics, suppress=suppress, funnel=funnel),
@@ -118,13 +120,14 @@ def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: 
     key = _dashboard_key(cohort, as_of, suppress=suppress, funnel=funnel)
     if use_cache and (cached := cache.get(key)) is not None:
         return cached
-    content = _dashboard_build(load_frames(cohort, as_of=as_of), suppress=suppress, funnel=funnel)
+    content = _dashboard_build(load_frames(cohort, as_of=as_of), cohort=cohort, suppress=suppress, funnel=funnel)
     cache.set(key, content, DASHBOARD_CACHE_SECONDS)
     return content
 
 
 def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
-    """Put the unfiltered dashboard of every active site, and of the whole registry, in the cache.
+    """Put the unfiltered dashboard of every active site, and of the whole registry, in the cache,
+    with its new-fracture section (Kaplan–Meier, ``fracture_outcomes.dashboard_snapshots_store``).
 
     One load of the whole registry serves them all: a site's figures are its slice of the
     registry's frames, as in the quarterly reports. Each site is stored as its coordinators see it
@@ -135,30 +138,49 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
     frames = load_frames(CohortFilter(), as_of=as_of)
     stored = {
         _dashboard_key(CohortFilter(), as_of, suppress=False, funnel=True): _dashboard_build(
-            frames, suppress=False, funnel=True
+            frames, cohort=CohortFilter(), suppress=False, funnel=True
         )
     }
-    for site_id in Site.objects.filter(active=True).order_by("id").values_list("id", flat=True):
+    site_ids = list(Site.objects.filter(active=True).order_by("id").values_list("id", flat=True))
+    for site_id in site_ids:
         site_frames = frames.for_sites([site_id])
         for suppress in (False, True):
-            key = _dashboard_key(CohortFilter(site_ids=(site_id,)), as_of, suppress=suppress, funnel=False)
-            stored[key] = _dashboard_build(site_frames, suppress=suppress, funnel=False)
+            cohort = CohortFilter(site_ids=(site_id,))
+            key = _dashboard_key(cohort, as_of, suppress=suppress, funnel=False)
+            stored[key] = _dashboard_build(site_frames, cohort=cohort, suppress=suppress, funnel=False)
     cache.set_many(stored, DASHBOARD_SNAPSHOT_SECONDS)
+    fracture_outcomes.dashboard_snapshots_store(
+        [(CohortFilter(), False)]
+        + [(CohortFilter(site_ids=(site_id,)), suppress) for site_id in site_ids for suppress in (False, True)],
+        as_of=as_of,
+        seconds=DASHBOARD_SNAPSHOT_SECONDS,
+    )
     return len(stored)
 
 
 def quarterly_document(
     frames: Frames, *, site: Site | None, year: int, quarter: int, version: int, built_at: dt.datetime
 ) -> ReportDocument:
-    """The report of one site (or the registry) from the registry's cumulative frames."""
+    """The report of one site (or the registry) from the registry's (or the site's) cumulative
+    frames; frames loaded as of the quarter's end take the outcome figures from the rollups."""
     start, end = quarter_bounds(year, quarter)
     cumulative = frames.up_to(end).for_sites(None if site is None else [site.id])
     this_quarter = cumulative.performed_between(start, end)
-    quarter_metrics = compute_all(this_quarter)
+    site_ids = None if site is None else (site.id,)
+
+    def outcome_figures(performed_from: dt.date | None) -> dict | None:
+        if frames.as_of != end:
+            return None  # Answers as known on another day than the rollups would sum: the frames' own.
+        cohort = CohortFilter(site_ids=site_ids, performed_from=performed_from, performed_to=end)
+        return outcomes_from_rollups(cohort, as_of=end)
+
+    quarter_metrics = compute_all(this_quarter, outcome_figures=outcome_figures(start))
     # Nothing a reviewer could subtract: the cumulative figures that differ by 1-4 from a quarter's
     # or from the previous quarter's cumulative ones are withheld (reports.disclosure).
     contained = [quarter_metrics, *(compute_all(f) for f in contained_releases(cumulative, start=start))]
-    cumulative_metrics = guard_differences(compute_all(cumulative), contained=contained)
+    cumulative_metrics = guard_differences(
+        compute_all(cumulative, outcome_figures=outcome_figures(None)), contained=contained
+    )
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
     fractures = fracture_outcomes.section_for(
         procedure_q=Q(performed_on__lte=end),

@@ -1,0 +1,68 @@
+"""The dashboard's new-fracture section (Kaplan–Meier) of the views beat keeps is computed by beat,
+not on the request (issue #14 item 5), even after the data changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from registry.followup.models import SurveyResponse
+from reports import fracture_outcomes, services
+from reports.loaders import CohortFilter
+from tests.reports.cohort import AS_OF, build_cohort
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def procedures(site_a, site_b):
+    procedures = build_cohort(site_a, site_b)
+    cache.clear()
+    services.dashboard_snapshots_refresh(as_of=AS_OF)
+    return procedures
+
+
+def _section(cohort, *, suppress):
+    return fracture_outcomes.dashboard_section(cohort=cohort, as_of=AS_OF, suppress=suppress)
+
+
+def _computed(cohort, *, suppress):
+    return fracture_outcomes.section_for(
+        procedure_q=cohort.procedure_q(), site_ids=cohort.site_ids, as_of=AS_OF, suppress=suppress
+    )
+
+
+@pytest.mark.parametrize("suppress", [False, True])
+def test_a_sites_section_comes_from_the_beat_snapshot_after_a_change(
+    procedures, site_a, suppress, django_assert_num_queries
+):
+    cohort = CohortFilter(site_ids=(site_a.id,))
+    expected = _computed(cohort, suppress=suppress)
+    # Given a survey saved after beat's refresh (the section's data stamp changes)
+    a5 = procedures["A5"]
+    SurveyResponse.objects.create(
+        patient=a5.patient, procedure=a5, event_code="m3", source="phone", collected_on=dt.date(2026, 6, 1),
+        vas=Decimal("3.0"), submitted_at=timezone.make_aware(dt.datetime(2026, 6, 1, 12)),
+    )  # fmt: skip
+
+    # When the site's dashboard asks for the section: one query (the data stamp), no curves
+    with django_assert_num_queries(1):
+        served = _section(cohort, suppress=suppress)
+
+    # Then it is beat's snapshot, the same tables as computed before the change
+    assert served.tables == expected.tables
+
+
+def test_the_registry_section_comes_from_the_snapshot(procedures, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        served = _section(CohortFilter(), suppress=False)
+    assert served.tables == _computed(CohortFilter(), suppress=False).tables
+
+
+def test_a_filter_beat_does_not_keep_is_computed_on_the_request(procedures, site_a):
+    cohort = CohortFilter(site_ids=(site_a.id,), procedure_type="PKP")
+    assert _section(cohort, suppress=True).tables == _computed(cohort, suppress=True).tables
