@@ -184,9 +184,11 @@ def plan_unplanned_procedures(*, now: datetime) -> int:
     )
     procedure_ids = list(unplanned.filter(id__gt=newest - PLAN_SCAN_IDS)[:PLAN_PER_SWEEP])
     with transaction.atomic():
-        cursor, _ = SweepCursor.objects.get_or_create(name=PLAN_CURSOR)
-        # Another sweep walking at the same time: this one leaves the walk to it.
-        cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
+        # Another sweep walking at the same time holds the row: this one leaves the walk to it.
+        cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(name=PLAN_CURSOR).first()
+        if cursor is None and not SweepCursor.objects.filter(name=PLAN_CURSOR).exists():
+            SweepCursor.objects.get_or_create(name=PLAN_CURSOR)  # the first walk ever
+            cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(name=PLAN_CURSOR).first()
         room = PLAN_PER_SWEEP - len(procedure_ids)
         if cursor is not None and room > 0:
             end = cursor.position + PLAN_SCAN_IDS
@@ -194,8 +196,7 @@ def plan_unplanned_procedures(*, now: datetime) -> int:
             procedure_ids += walked
             if len(walked) == room:
                 end = walked[-1]
-            cursor.position = 0 if end >= newest else end
-            cursor.save(update_fields=["position", "updated_at"])
+            SweepCursor.objects.filter(pk=cursor.pk).update(position=0 if end >= newest else end, updated_at=now)
     planned = 0
     for procedure_id in procedure_ids:
         try:

@@ -113,6 +113,16 @@ _RENDERED_MAX = 512
 _rendered_lock = threading.Lock()
 
 
+def forget_rendered() -> None:
+    """Drop the shared renderings (templates or site texts changed in this process; benchmarks)."""
+    with _rendered_lock:
+        _RENDERED.clear()
+
+
+def rendered_count() -> int:
+    return len(_RENDERED)
+
+
 @dataclass(frozen=True)
 class PatientTemplate:
     subject: str

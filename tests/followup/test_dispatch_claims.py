@@ -84,7 +84,7 @@ def _full_render(message: OutboundMessage) -> tuple[str, str, str]:
 
 def test_emails_rendered_once_per_kind_language_and_site_equal_a_full_render_of_each(three_due, site_a):
     # Given the shared renderings are fresh, and names that need escaping in HTML
-    emails._RENDERED.clear()
+    emails.forget_rendered()
     messages = OutboundMessage.objects.filter(kind=MessageKind.INVITATION).select_related(
         "site", "patient", "invitation__event"
     )
@@ -98,7 +98,7 @@ def test_emails_rendered_once_per_kind_language_and_site_equal_a_full_render_of_
         assert email.body == text
         assert email.alternatives[0].content == html
         assert message.patient.given_name in text
-    assert len(emails._RENDERED) == 2
+    assert emails.rendered_count() == 2
     assert (
         "Tom &amp; Jerry &lt;b&gt;"
         in emails.build_email(messages.get(patient__given_name__startswith="Tom")).alternatives[0].content
