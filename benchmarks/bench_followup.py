@@ -27,7 +27,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -191,87 +190,204 @@ def counts() -> dict:
     }
 
 
+def _sink_process(port: int, count, last, ready) -> None:
+    """An SMTP sink in its own process, so that it does not share the interpreter being measured.
+    ``count`` messages accepted, ``last`` the ``time.monotonic()`` of the last one (system-wide)."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            with count.get_lock():
+                count.value += 1
+                last.value = time.monotonic()
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    asyncio.run(asyncio.sleep(10**6))
+
+
 class Sink:
     def __init__(self):
-        from aiosmtpd.controller import Controller
+        import multiprocessing
 
+        context = multiprocessing.get_context("spawn")
+        self.count, self.last, ready = context.Value("i", 0), context.Value("d", 0.0), context.Event()
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        self.count = 0
-        self.first = self.last = None
-        self.lock = threading.Lock()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
+        self.process = context.Process(target=_sink_process, args=(self.port, self.count, self.last, ready))
+        self.process.daemon = True
+        self.process.start()
+        ready.wait(30)
 
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.count += 1
-            self.last = time.perf_counter()
-            if self.first is None:
-                self.first = self.last
-        return "250 OK"
+    def wait_for(self, total: int, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count.value < total and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
 
 
-def dispatch_rate(n: int, today: dt.date, concurrency: int, pool: str) -> dict:
+def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
+    """``n`` pending invitations due now: those --open left, else windows opened for the purpose."""
+    from registry.followup import dispatch
+    from registry.followup.models import EventStatus, FollowUpEvent, OutboundMessage
+
+    def pending() -> list[int]:
+        return list(
+            OutboundMessage.objects.filter(kind="invitation", status="pending")
+            .order_by("id")
+            .values_list("id", flat=True)[:n]
+        )
+
+    message_ids = pending()
+    if len(message_ids) < n:
+        ids = list(
+            FollowUpEvent.objects.filter(status=EventStatus.SCHEDULED, invite_on__gt=today, patient__email__gt="")
+            .exclude(patient__contact_opt_out=True)
+            .filter(patient__consent_status="consented", patient__deceased_on__isnull=True)
+            .order_by("id")
+            .values_list("id", flat=True)[: n - len(message_ids)]
+        )
+        FollowUpEvent.objects.filter(id__in=ids).update(invite_on=today, window_opens_on=today)
+        site_ids = list(FollowUpEvent.objects.values_list("site_id", flat=True).distinct())
+        dispatch.open_due_windows(now=now, days={today: site_ids})
+        message_ids = pending()
+    return message_ids
+
+
+def _prepared_emails(message_ids: list[int]) -> list:
+    """The same emails, built beforehand, for the raw baseline."""
+    from registry.followup import emails
+    from registry.followup.models import OutboundMessage
+
+    loaded = list(
+        OutboundMessage.objects.select_related("site", "patient", "invitation__event").filter(pk__in=message_ids)
+    )
+    for message in loaded:
+        message.to_address, message.language = message.patient.email, message.patient.preferred_language
+    prepared = [emails.build_email(message) for message in loaded]
+    emails.forget_rendered()  # the measured dispatch starts cold
+    return prepared
+
+
+def _raw_send(prepared: list, sink: Sink) -> float:
+    """Seconds for one raw ``send_messages`` of ``prepared`` on one SMTP connection."""
+    from django.core.mail import get_connection
+
+    connection = get_connection(
+        "django.core.mail.backends.smtp.EmailBackend", host="127.0.0.1", port=sink.port, use_tls=False, use_ssl=False
+    )
+    started = time.perf_counter()
+    connection.open()
+    assert connection.send_messages(prepared) == len(prepared)
+    connection.close()
+    return time.perf_counter() - started
+
+
+def _use_sink(sink: Sink) -> None:
+    from django.conf import settings
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+
+
+def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict:
+    """Sending ``n`` due invitations beside a same-run baseline: a raw ``send_messages`` of the same
+    emails (built beforehand) on one SMTP connection, to the same sink (its own process), once
+    before and once after; the ratio uses their mean.
+
+    - in-process: ``dispatch.messages_send`` in batches of SEND_BATCH from this one thread (claim,
+      load, checks, email, SMTP, one ``UPDATE ... sent`` per message), the strictest comparison;
+    - worker: a real ``celery worker`` (``--pool``, ``--concurrency``) running ``send_messages_task``
+      for the batches the sweep would queue, from the first doorbell to the last message accepted.
+    """
+    import resource
+
     from django.conf import settings
 
     from registry.celery import app
-    from registry.followup.dispatch import followup_sweep
-    from registry.followup.models import EventStatus, FollowUpEvent, OutboundMessage
+    from registry.followup import dispatch, queueing
+    from registry.followup.models import OutboundMessage
 
-    app.control.purge()
-    ids = list(
-        FollowUpEvent.objects.filter(status=EventStatus.SCHEDULED, invite_on__isnull=False, patient__email__gt="")
-        .exclude(patient__contact_opt_out=True)
-        .filter(patient__consent_status="consented", patient__deceased_on__isnull=True)
-        .order_by("id")
-        .values_list("id", flat=True)[:n]
-    )
-    FollowUpEvent.objects.filter(id__in=ids).update(invite_on=today, window_opens_on=today)
+    now = dt.datetime.combine(today, dt.time(10), tzinfo=ZoneInfo(TZ))
+    message_ids = _due_invitations(2 * n, today, now)
+    in_process_ids, worker_ids = message_ids[0::2], message_ids[1::2]
     sink = Sink()
-    env = {
-        **os.environ,
-        "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-    }
-    worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "celery", "-A", "registry", "worker", "--loglevel=WARNING", f"--pool={pool}",
-         f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    _use_sink(sink)
+    worker = None
     try:
-        time.sleep(6)  # worker start-up
-        now = dt.datetime.combine(today, dt.time(10), tzinfo=ZoneInfo(TZ))
+        prepared = _prepared_emails(in_process_ids)
+        load_before = os.getloadavg()[0]
+        raw_first = _raw_send(prepared, sink)
+
+        dispatch._drop_connection()
         started = time.perf_counter()
-        report = followup_sweep(now=now)
-        swept = time.perf_counter()
-        deadline = time.monotonic() + 600
-        while sink.count < len(ids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        finished = sink.last or time.perf_counter()
-        # Let the worker mark the last rows sent before stopping it (else they are re-sent later).
-        while OutboundMessage.objects.filter(kind="invitation", status__in=["pending", "sending"]).exists():
+        outcomes = {}
+        for start in range(0, len(in_process_ids), queueing.SEND_BATCH):
+            batch = in_process_ids[start : start + queueing.SEND_BATCH]
+            outcomes.update(dispatch.messages_send(message_ids=batch, now=now))
+        in_process_s = time.perf_counter() - started
+        dispatch._drop_connection()
+        sent_in_process = sum(1 for outcome in outcomes.values() if outcome.status == "sent")
+
+        app.control.purge()
+        env = {
+            **os.environ,
+            "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        }
+        worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "celery", "-A", "registry", "worker", "--loglevel=WARNING", f"--pool={pool}",
+             f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(8)  # worker start-up
+        received_before = sink.count.value
+        OutboundMessage.objects.filter(pk__in=worker_ids).update(dispatched_at=now)
+        started_monotonic = time.monotonic()
+        from registry.followup.tasks import send_messages_task
+
+        for start in range(0, len(worker_ids), queueing.SEND_BATCH):
+            send_messages_task.delay(worker_ids[start : start + queueing.SEND_BATCH])
+        sink.wait_for(received_before + len(worker_ids))
+        worker_s = sink.last.value - started_monotonic
+        deadline = time.monotonic() + 120
+        while OutboundMessage.objects.filter(pk__in=worker_ids, status__in=["pending", "sending"]).exists():
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        sent = OutboundMessage.objects.filter(status="sent", kind="invitation").count()
+        sent_worker = OutboundMessage.objects.filter(pk__in=worker_ids, status="sent").count()
+
+        raw_second = _raw_send(prepared, sink)
+        load_after = os.getloadavg()[0]
+        raw_rate = len(prepared) / ((raw_first + raw_second) / 2)
         return {
-            "invitations": len(ids),
-            "opened": report.opened,
-            "sweep_s": swept - started,
-            "received": sink.count,
-            "sent_rows": sent,
-            "send_s": finished - started,
-            "rate_per_s": sink.count / (finished - started),
-            "send_only_rate_per_s": sink.count / (finished - swept) if finished > swept else float("nan"),
+            "n": len(in_process_ids),
+            "sent_in_process": sent_in_process,
+            "in_process_rate": sent_in_process / in_process_s,
+            "sent_worker": sent_worker,
+            "worker_rate": len(worker_ids) / worker_s,
+            "raw_rates": (len(prepared) / raw_first, len(prepared) / raw_second),
+            "raw_rate": raw_rate,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "load": (load_before, load_after),
         }
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        sink.controller.stop()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        sink.stop()
 
 
 def open_windows(n: int, today: dt.date) -> dict:
@@ -316,8 +432,10 @@ def open_windows(n: int, today: dt.date) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, nargs="+", default=[10000, 100000])
-    parser.add_argument("--dispatch", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--dispatch", type=int, default=1000, help="send N invitations in-process and N by a worker, beside raw"
+    )
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--open", type=int, default=0, help="measure opening N windows (and N one by one)")
@@ -333,8 +451,10 @@ def main() -> None:
     for target in sorted(args.patients):
         print(f"{target} patients:", flush=True)
         grow_cohort(target, today)
-        result = idle_sweep(now, args.runs)
         print(f"  {counts()}")
+        if not args.runs:
+            continue  # --runs 0: no idle sweep (e.g. --keep after --open left messages due)
+        result = idle_sweep(now, args.runs)
         print(
             f"  idle sweep: median {result['median_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
             f"{result['queries']} queries",
@@ -350,13 +470,15 @@ def main() -> None:
             flush=True,
         )
     if args.dispatch:
-        result = dispatch_rate(args.dispatch, today, args.concurrency, args.pool)
+        result = dispatch_vs_raw(args.dispatch, today, args.concurrency, args.pool)
+        raw = result["raw_rate"]
         print(
-            f"dispatch: {result['received']}/{result['invitations']} invitations received "
-            f"({result['sent_rows']} rows sent); sweep opened {result['opened']} in {result['sweep_s']:.1f} s; "
-            f"all sent {result['send_s']:.1f} s after the sweep began: {result['rate_per_s']:.0f} messages/s "
-            f"overall, {result['send_only_rate_per_s']:.0f}/s after the sweep finished "
-            f"(worker pool {args.pool}, concurrency {args.concurrency})",
+            f"dispatch of {result['n']} invitations: in-process {result['in_process_rate']:.0f} messages/s "
+            f"({result['sent_in_process']} sent) = {result['in_process_rate'] / raw:.2f}x; worker {args.pool} x "
+            f"{args.concurrency} {result['worker_rate']:.0f} messages/s ({result['sent_worker']} sent) = "
+            f"{result['worker_rate'] / raw:.2f}x; same-run raw send_messages {result['raw_rates'][0]:.0f} / "
+            f"{result['raw_rates'][1]:.0f} messages/s (before / after); peak RSS of this process "
+            f"{result['peak_rss_mib']:.0f} MiB; load average {result['load'][0]:.1f} before, {result['load'][1]:.1f} after",
             flush=True,
         )
 

@@ -1,4 +1,4 @@
-"""The sweep (beat, every minute) and the sending of one message (one task per message).
+"""The sweep (beat, every minute) and the sending of messages (batches of ``queueing.SEND_BATCH``).
 
 Nothing here assumes it runs once. Each step claims its rows — ``select_for_update(skip_locked)``
 or a conditional ``update()`` — and re-checks them under the lock, and every row it creates has a
@@ -7,21 +7,28 @@ source). Two sweeps at once, or a sweep beside a retried send, therefore do noth
 
 Delivery guarantee, and the window that remains
 -----------------------------------------------
-A message goes ``pending → sending`` by a conditional update (only one worker wins), is handed to
-the SMTP server, and goes ``sending → sent`` right after the server's 250. If the worker dies
-before the server accepted, the row stays ``sending``; after ``FOLLOWUP_SEND_LEASE_SECONDS``
-(longer than the send task's hard time limit, so its owner is surely dead) the sweep puts it back
-to ``pending`` and it is sent again: nothing is lost. If the broker loses the task (Redis
+A batch of messages goes ``pending → sending`` in one ``UPDATE ... RETURNING`` (rows another
+worker holds are skipped, so only one worker wins each), each message is handed to the SMTP
+server and goes ``sending → sent`` right after the server's 250. If the worker dies before the
+server accepted, the row stays ``sending``; after ``FOLLOWUP_SEND_LEASE_SECONDS`` (longer than
+the send task's hard time limit, so its owner is surely dead) the sweep puts it back to
+``pending`` and it is sent again: nothing is lost. If the broker loses the task (Redis
 restarted), the row stays ``pending`` and the sweep rings again after
-``FOLLOWUP_REDISPATCH_SECONDS`` (default 120 s, two sweeps). If the database goes away (restart,
-terminated connections) a send task retries its claim; a message already accepted by the SMTP
-server is marked sent by retrying that one ``UPDATE`` until the database answers again (up to
-``MARK_SENT_PATIENCE`` seconds, well inside the task's time limit), never by sending it again.
+``FOLLOWUP_REDISPATCH_SECONDS`` (default 120 s, two sweeps).
+
+If the database goes away (restart, terminated connections) the task is retried within seconds,
+never left to the lease: claims not yet handed to the SMTP server are given back (``pending``);
+if even that fails they stay ``sending`` marked with the task's id (``claimed_by``), and its
+retry (same id) takes them back. A message the SMTP server accepted is marked sent by retrying
+that one ``UPDATE`` until the database answers (up to ``MARK_SENT_PATIENCE`` seconds); if it
+still does not, the retry is told which messages were accepted and records them, never sending
+them again.
 
 What remains is the instant between the server's 250 and our ``UPDATE ... sent`` committing (one
-round trip, about a millisecond; longer only while the database is unreachable and the update is
-being retried): a worker killed exactly there causes a second copy after the lease (at-least-once; we chose it over at-most-once
-because a lost invitation costs a time point, a duplicate costs a second email). We narrow it by
+round trip, about a millisecond): a worker process killed exactly there causes a second copy
+after the lease (at-least-once; we chose it over at-most-once because a lost invitation costs a
+time point, a duplicate costs a second email): at most one message per killed worker process.
+Sent rows are not marked in groups, which would widen this window to the group. We narrow it by
 updating the row immediately after the 250 (nothing else in between), and by giving every copy
 the same deterministic ``Message-ID`` (``emails.message_id_for``), so mail systems that collapse
 duplicates by Message-ID show one message.
@@ -52,6 +59,7 @@ from registry.followup.models import (
     MessageStatus,
     OutboundMessage,
     ProtocolEvent,
+    SweepCursor,
     WorklistKind,
 )
 from registry.patients.models import BoneHealthAction, BoneHealthActionStatus, ConsentStatus, Site
@@ -65,8 +73,9 @@ OPEN_PER_SWEEP = 5000
 OPEN_BATCH = 500
 DISPATCH_PER_SWEEP = 20000
 PLAN_PER_SWEEP = 200
-# How far back (in procedures recorded) the sweep looks for planning that was lost.
-PLAN_SCAN_IDS = 1000
+# Procedure ids per slice the sweep looks at for planning that was lost (two slices per sweep).
+PLAN_SCAN_IDS = 20000
+PLAN_CURSOR = "plan-unplanned"
 # Retry back-off cap: half the Redis visibility timeout (3,600 s), so a countdown task is never
 # redelivered as "lost" while it is still waiting (tests/test_schedule.py checks the bound).
 MAX_BACKOFF_SECONDS = 1800
@@ -134,7 +143,7 @@ def reclaim_stale_sends(*, now: datetime) -> int:
     lease = timedelta(seconds=settings.FOLLOWUP_SEND_LEASE_SECONDS)
     # A worker killed mid-send left the row "sending"; its lease is long past its time limit.
     return OutboundMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - lease).update(
-        status=MessageStatus.PENDING, dispatched_at=None, last_error="Send interrupted; sent again."
+        status=MessageStatus.PENDING, dispatched_at=None, claimed_by="", last_error="Send interrupted; sent again."
     )
 
 
@@ -143,36 +152,62 @@ def reclaim_stale_sends(*, now: datetime) -> int:
 
 def plan_unplanned_procedures(*, now: datetime) -> int:
     """Plan procedures of consented, living patients that have no events although a window is
-    still open: the planning (receiver, then its retried task) was lost.
+    still open: their planning task was lost (broker wiped) or failed for good.
 
-    Looks at the newest ``PLAN_SCAN_IDS`` procedures only (a primary-key range: the step costs the
-    same at 10k and 1M patients), recorded more than ``FOLLOWUP_PLAN_GRACE_SECONDS`` ago (their
-    own planning had its chance) and whose latest window has not closed. Planned like an import
-    (closed windows get no event), so a procedure all of whose windows closed is never picked
-    again. Imports plan their own procedures (``imports-followup-resume``).
+    Set-based and bounded: one ``NOT EXISTS`` query per slice of at most ``PLAN_SCAN_IDS``
+    procedure ids, two slices per sweep, whatever N is. The newest slice every sweep (a lost task
+    is recovered within a minute or two), and a slice that walks all procedures from a cursor
+    (``SweepCursor`` "plan-unplanned") and wraps around, so that every procedure is looked at
+    again within ``max(id) / PLAN_SCAN_IDS`` sweeps and nothing is starved. At most
+    ``PLAN_PER_SWEEP`` are planned per sweep; the cursor stops after the last one planned, so the
+    rest of a slice comes next.
+
+    Only procedures recorded more than ``FOLLOWUP_PLAN_GRACE_SECONDS`` ago (their own task had its
+    chance) and whose latest window has not closed. Planned like an import (closed windows get no
+    event), so a procedure all of whose windows closed is never picked again.
     """
     newest = Procedure.objects.aggregate(newest=Max("id"))["newest"]
     latest_close = ProtocolEvent.objects.aggregate(days=Max("window_end_day"))["days"]
     if newest is None or latest_close is None:
         return 0
     today = clock.local_date(now, settings.TIME_ZONE)
-    grace = timedelta(seconds=settings.FOLLOWUP_PLAN_GRACE_SECONDS)
-    procedure_ids = list(
+    unplanned = (
         Procedure.objects.filter(
-            id__gt=newest - PLAN_SCAN_IDS,
             performed_on__gte=today - timedelta(days=latest_close + 1),
-            created_at__lte=now - grace,
+            created_at__lte=now - timedelta(seconds=settings.FOLLOWUP_PLAN_GRACE_SECONDS),
             patient__consent_status=ConsentStatus.CONSENTED,
             patient__deceased_on__isnull=True,
         )
         .filter(~Exists(FollowUpEvent.objects.filter(procedure_id=OuterRef("pk"))))
         .order_by("id")
-        .values_list("id", flat=True)[:PLAN_PER_SWEEP]
+        .values_list("id", flat=True)
     )
+    procedure_ids = list(unplanned.filter(id__gt=newest - PLAN_SCAN_IDS)[:PLAN_PER_SWEEP])
+    with transaction.atomic():
+        # Another sweep walking at the same time holds the row: this one leaves the walk to it.
+        cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(name=PLAN_CURSOR).first()
+        if cursor is None and not SweepCursor.objects.filter(name=PLAN_CURSOR).exists():
+            SweepCursor.objects.get_or_create(name=PLAN_CURSOR)  # the first walk ever
+            cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(name=PLAN_CURSOR).first()
+        room = PLAN_PER_SWEEP - len(procedure_ids)
+        if cursor is not None and room > 0:
+            end = cursor.position + PLAN_SCAN_IDS
+            walked = list(unplanned.filter(id__gt=cursor.position, id__lte=end).exclude(id__in=procedure_ids)[:room])
+            procedure_ids += walked
+            if len(walked) == room:
+                end = walked[-1]
+            SweepCursor.objects.filter(pk=cursor.pk).update(position=0 if end >= newest else end, updated_at=now)
     planned = 0
     for procedure_id in procedure_ids:
-        if services.followup_schedule_procedure(procedure_id=procedure_id, now=now, skip_closed_windows=True):
-            planned += 1
+        try:
+            if services.followup_schedule_procedure(procedure_id=procedure_id, now=now, skip_closed_windows=True):
+                planned += 1
+        except DATABASE_GONE:
+            raise
+        except Exception:
+            # One procedure that cannot be planned (a bug, a site without protocol) must not stop
+            # the sweep from opening and closing everyone else's windows; it is tried again later.
+            logger.exception("followup: planning procedure %s failed in the sweep", procedure_id)
     if planned:
         logger.warning("followup: planned %s procedure(s) whose planning had been lost", planned)
     return planned
@@ -378,51 +413,117 @@ def _stale_reason(message: OutboundMessage, now: datetime) -> str:
     return ""
 
 
-def message_send(*, message_id: int, now: datetime | None = None) -> SendOutcome:
-    return messages_send(message_ids=[message_id], now=now)[message_id]
+def message_send(*, message_id: int, now: datetime | None = None, owner: str = "") -> SendOutcome:
+    return messages_send(message_ids=[message_id], now=now, owner=owner)[message_id]
 
 
-def messages_send(*, message_ids: list[int], now: datetime | None = None) -> dict[int, SendOutcome]:
-    """Claim, check and send a batch of messages; one SMTP connection, three queries per batch.
+class DispatchInterrupted(Exception):
+    """The database went away mid-batch. ``accepted``: messages the SMTP server accepted whose
+    ``sent`` could not be recorded (the retry records them and never sends them again);
+    ``unsent``: claims not handed to the server (given back to ``pending``, or, if even that
+    failed, left ``sending`` under the task's ``owner`` so that its retry takes them again)."""
 
-    The claim is one locked ``UPDATE`` of the rows still pending (a row another worker holds or
-    has sent is skipped: ``not_claimed``). Each row is then marked sent straight after its own
-    250. A worker killed half-way leaves the rest ``sending``; the sweep reclaims them after the
-    lease, so they are sent later, never lost. If the database goes away before a message reached
-    the SMTP server, the claims not yet used are released (retried until the database answers)
-    and the error is raised, so that the task retries the batch.
+    def __init__(self, *, accepted: list[int], unsent: list[int]):
+        super().__init__(f"database unreachable; {len(accepted)} accepted unrecorded, {len(unsent)} unsent")
+        self.accepted, self.unsent = accepted, unsent
+
+
+class _SentNotRecorded(Exception):
+    pass
+
+
+_CLAIM_SQL = """
+UPDATE followup_outboundmessage AS m
+   SET status = %(sending)s, claimed_at = %(now)s, claimed_by = %(owner)s,
+       attempts = CASE WHEN m.status = %(pending)s THEN m.attempts + 1 ELSE m.attempts END
+ WHERE m.id IN (
+       SELECT id FROM followup_outboundmessage
+        WHERE id = ANY(%(ids)s)
+          AND (status = %(pending)s OR (%(owner)s <> '' AND status = %(sending)s AND claimed_by = %(owner)s))
+        FOR UPDATE SKIP LOCKED)
+RETURNING m.id
+"""
+
+
+def _claim(*, message_ids: list[int], now: datetime, owner: str) -> list[int]:
+    """One statement: the rows still pending (and, for a retried task, the rows it claimed itself
+    and could not give back) become ``sending``; rows another worker holds or has sent are skipped."""
+    params = {
+        "ids": list(message_ids),
+        "now": now,
+        "owner": owner,
+        "pending": MessageStatus.PENDING,
+        "sending": MessageStatus.SENDING,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def messages_send(
+    *, message_ids: list[int], now: datetime | None = None, owner: str = "", accepted: list[int] | None = None
+) -> dict[int, SendOutcome]:
+    """Claim, check and send a batch of messages on one SMTP connection.
+
+    One transaction claims the batch (one ``UPDATE ... RETURNING``) and loads everything the checks
+    and the emails read (one ``SELECT``); then each message is handed to the SMTP server and marked
+    sent straight after its own 250 (one ``UPDATE``: the duplicate window stays one round trip). A
+    worker killed half-way leaves the rest ``sending``; the sweep reclaims them after the lease.
+
+    ``owner`` (the send task's id, the same for its retries) marks the claims, so that a retry takes
+    back what it claimed when the database went away before the claims could be given back.
+    ``accepted`` (a retry's argument) are messages the SMTP server accepted while the database was
+    away: they are recorded as sent first, and never sent again. If the database goes away during
+    the batch, ``DispatchInterrupted`` says what was accepted and what was not.
     """
     now = now or clock.now()
+    accepted = list(accepted or [])
     outcomes = {pk: SendOutcome("not_claimed") for pk in message_ids}
+    if accepted:
+        _until_database_answers(lambda: _mark_sent(accepted, now))
+        outcomes.update({pk: SendOutcome("sent") for pk in accepted})
     with transaction.atomic():
-        claimed = list(
-            OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=message_ids, status=MessageStatus.PENDING)
-            .values_list("pk", flat=True)
+        claimed = _claim(message_ids=[pk for pk in message_ids if pk not in accepted], now=now, owner=owner)
+        # Everything the checks and the templates read, in one query: the loop below only writes.
+        messages = list(
+            OutboundMessage.objects.select_related(
+                "site", "patient", "invitation__event", "bone_health_action", "response"
+            ).filter(pk__in=claimed)
         )
-        OutboundMessage.objects.filter(pk__in=claimed).update(
-            status=MessageStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    # Everything the checks and the templates read, in one query: the loop below only writes.
-    messages = OutboundMessage.objects.select_related(
-        "site", "patient", "invitation__event", "bone_health_action", "response"
-    ).filter(pk__in=claimed)
     order = {pk: n for n, pk in enumerate(message_ids)}
-    pending = sorted(messages, key=lambda m: order[m.pk])
-    while pending:
-        message = pending.pop(0)
+    messages.sort(key=lambda m: order[m.pk])
+    for index, message in enumerate(messages):
         try:
             outcomes[message.pk] = _send_claimed(message, now)
-        except DATABASE_GONE:
+        except _SentNotRecorded as exc:
+            unsent = _give_back([m.pk for m in messages[index + 1 :]])
+            raise DispatchInterrupted(accepted=[message.pk], unsent=unsent) from exc
+        except DATABASE_GONE as exc:
             # Not handed to the SMTP server: give these back so the retried task (or the sweep) sends them.
-            _until_database_answers(lambda ids=[message.pk, *(m.pk for m in pending)]: _release_claims(ids))
-            raise
+            unsent = _give_back([m.pk for m in messages[index:]])
+            raise DispatchInterrupted(accepted=[], unsent=unsent) from exc
     return outcomes
+
+
+def _give_back(ids: list[int]) -> list[int]:
+    """Release claims not handed to the SMTP server; if the database does not answer, they stay
+    ``sending`` under the owner and its retry takes them back."""
+    if ids:
+        with contextlib.suppress(*DATABASE_GONE):
+            _until_database_answers(lambda: _release_claims(ids))
+    return ids
 
 
 def _release_claims(ids: list[int]) -> None:
     OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
-        status=MessageStatus.PENDING, attempts=F("attempts") - 1, dispatched_at=None
+        status=MessageStatus.PENDING, attempts=F("attempts") - 1, dispatched_at=None, claimed_by=""
+    )
+
+
+def _mark_sent(ids: list[int], now: datetime, to_address: str | None = None) -> None:
+    extra = {"to_address": to_address} if to_address is not None else {}
+    OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
+        status=MessageStatus.SENT, sent_at=now, last_error="", **extra
     )
 
 
@@ -430,8 +531,7 @@ def _until_database_answers(write, patience: float = MARK_SENT_PATIENCE) -> None
     """Run ``write`` (one autocommitted statement), retrying while the database is unreachable.
 
     A restarted server or a terminated backend leaves Django's connection broken: it is closed so
-    that the next try opens a new one. After ``patience`` seconds the error is raised; the row
-    then stays ``sending`` and the lease decides (the documented duplicate window).
+    that the next try opens a new one. After ``patience`` seconds the error is raised.
     """
     deadline = time.monotonic() + patience
     pause = 0.1
@@ -466,11 +566,10 @@ def _send_claimed(message: OutboundMessage, now: datetime) -> SendOutcome:
     except Exception as exc:
         return _send_failed(message, exc, now)
     # Straight after the server's 250: the only window for a duplicate is before this commits.
-    _until_database_answers(
-        lambda: OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-            status=MessageStatus.SENT, sent_at=now, last_error="", to_address=message.to_address
-        )
-    )
+    try:
+        _until_database_answers(lambda: _mark_sent([message.pk], now, to_address=message.to_address))
+    except DATABASE_GONE as exc:
+        raise _SentNotRecorded from exc
     logger.info("followup: sent %s #%s", message.kind, message.pk)
     return SendOutcome("sent")
 

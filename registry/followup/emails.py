@@ -6,12 +6,21 @@ a compiled catalogue. A new language is a new folder. Staff emails (``followup/e
 ``staff/<lang>/`` for other languages) are in the language each recipient chose (staffmail.py).
 Patient emails carry the first name and nothing else that identifies the patient;
 subjects carry no clinical detail; every patient email has a stop-emails link.
+
+Patient emails are rendered once per kind, language, site and closing date (``PatientTemplate``),
+with a placeholder for each part that differs per message (first name, survey and stop links);
+each message then only substitutes its own parts (escaped in the HTML part as the template would
+have). The dispatch rate depends on it (BENCHMARKS.md); the emails are the same as a full render
+(tests/followup/test_sweep.py compares them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+import threading
+from dataclasses import dataclass
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -20,6 +29,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import escape
 
 from registry.followup import tokens
 from registry.followup.models import MessageKind, OutboundMessage
@@ -65,24 +75,82 @@ def _render(prefix: str, context: dict) -> tuple[str, str, str]:
 
 
 def patient_context(message: OutboundMessage) -> dict:
-    invitation = message.invitation
-    event = invitation.event
+    return {**_patient_shared_context(message), **_patient_own_parts(message)}
+
+
+def _patient_shared_context(message: OutboundMessage) -> dict:
+    """What every patient email of one kind, language, site and closing date has in common."""
     site = message.site
-    reminder_number = int(message.dedupe_key.rsplit(":", 1)[1])
     return {
-        "first_name": message.patient.given_name,
         "site_name": site.name,
         "site_email": site.contact_email,
         "site_phone": site.contact_phone,
         "site_contact_text": site.patient_contact_text(message.language),
         "emergency_number": site.emergency_number,
-        "event_code": event.event_code,
         "is_reminder": message.kind == MessageKind.REMINDER,
-        "reminder_number": reminder_number,
+        "closes_on": message.invitation.event.window_closes_on,
+    }
+
+
+def _patient_own_parts(message: OutboundMessage) -> dict[str, str]:
+    """The parts of a patient email that differ per message (strings, substituted after rendering)."""
+    invitation = message.invitation
+    return {
+        "first_name": message.patient.given_name,
         "survey_url": tokens.survey_url(invitation),
         "stop_url": tokens.stop_url(invitation),
-        "closes_on": event.window_closes_on,
     }
+
+
+# A placeholder per own part, random per process so that no site text can contain one by chance;
+# letters and digits only, so that escaping in the HTML part leaves it intact.
+_PLACEHOLDERS = {
+    name: f"QX{secrets.token_hex(8)}{name.replace('_', '')}QX" for name in ("first_name", "survey_url", "stop_url")
+}
+# Rendered patient emails per (kind, language, site and its last change, closing date); bounded.
+_RENDERED: dict[tuple, tuple[str, str, str]] = {}
+_RENDERED_MAX = 512
+_rendered_lock = threading.Lock()
+
+
+def forget_rendered() -> None:
+    """Drop the shared renderings (templates or site texts changed in this process; benchmarks)."""
+    with _rendered_lock:
+        _RENDERED.clear()
+
+
+def rendered_count() -> int:
+    return len(_RENDERED)
+
+
+@dataclass(frozen=True)
+class PatientTemplate:
+    subject: str
+    text: str
+    html: str
+
+    def fill(self, parts: dict[str, str]) -> tuple[str, str, str]:
+        subject, text, html = self.subject, self.text, self.html
+        for name, value in parts.items():
+            placeholder = _PLACEHOLDERS[name]
+            subject, text = subject.replace(placeholder, value), text.replace(placeholder, value)
+            html = html.replace(placeholder, escape(value))
+        return subject, text, html
+
+
+def _patient_template_for(message: OutboundMessage, language: str) -> PatientTemplate:
+    site = message.site
+    key = (message.kind, language, site.pk, site.updated_at, message.invitation.event.window_closes_on)
+    rendered = _RENDERED.get(key)
+    if rendered is None:
+        prefix = _patient_template(language, "survey_invitation.txt").removesuffix(".txt")
+        with translation.override(language):
+            rendered = _render(prefix, {**_patient_shared_context(message), **_PLACEHOLDERS})
+        with _rendered_lock:
+            if len(_RENDERED) >= _RENDERED_MAX:
+                _RENDERED.clear()
+            _RENDERED[key] = rendered
+    return PatientTemplate(*rendered)
 
 
 def staff_context(message: OutboundMessage) -> dict:
@@ -107,18 +175,17 @@ def staff_context(message: OutboundMessage) -> dict:
 
 
 def build_email(message: OutboundMessage, *, connection=None) -> EmailMultiAlternatives:
+    language = message.language if message.language in PATIENT_LANGUAGES else "en"
     if message.kind in MessageKind.to_patient():
-        language = message.language if message.language in PATIENT_LANGUAGES else "en"
-        prefix = _patient_template(language, "survey_invitation.txt").removesuffix(".txt")
-        context = patient_context(message)
-        headers = {"List-Unsubscribe": f"<{context['stop_url']}>"}
+        parts = _patient_own_parts(message)
+        subject, text, html = _patient_template_for(message, language).fill(parts)
+        headers = {"List-Unsubscribe": f"<{parts['stop_url']}>"}
     else:
-        language = message.language if message.language in PATIENT_LANGUAGES else "en"
+        # Staff emails are few (alerts, one digest per address a day): rendered one by one.
         prefix = _staff_template(language, f"{STAFF_TEMPLATES[message.kind]}.txt").removesuffix(".txt")
-        context = staff_context(message)
+        with translation.override(language):
+            subject, text, html = _render(prefix, staff_context(message))
         headers = {}
-    with translation.override(language):
-        subject, text, html = _render(prefix, context)
     headers.update({"Message-ID": message_id_for(message), "Auto-Submitted": "auto-generated"})
     email = EmailMultiAlternatives(
         subject=subject,

@@ -240,7 +240,6 @@ class MessageKind(models.TextChoices):
     BONE_HEALTH_REMINDER = "bone_health_reminder", _("Bone-health reminder")
     RED_FLAG_ALERT = "red_flag_alert", _("Red-flag alert")
     OPT_OUT_NOTICE = "opt_out_notice", _("Opt-out notice")
-    MISSED_NOTICE = "missed_notice", _("Missed-survey notice")
     STAFF_DIGEST = "staff_digest", _("Daily digest of due actions")
 
     @classmethod
@@ -280,6 +279,8 @@ class OutboundMessage(TimeStampedModel):
     # When the sweep last queued a send task: a lost doorbell is rung again after a while.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The send task (its id, the same for its retries) holding the claim: a retry takes back its own.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -475,3 +476,20 @@ class StaffMailPreference(TimeStampedModel):
 
     def receives(self, kind: str) -> bool:
         return getattr(self, StaffMailKind(kind).value)
+
+
+class SweepCursor(models.Model):
+    """Where a sweep step that walks a whole table in slices stopped, so the next sweep carries on.
+
+    Not clinical data (no history): losing a row only means starting the walk again from the start.
+    """
+
+    name = models.CharField(max_length=40, unique=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position}"

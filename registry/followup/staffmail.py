@@ -44,7 +44,6 @@ from registry.patients.models import Language, Site
 DIGEST_FROM = time(7, 0)
 # An address responsible for thousands of open items gets the first ones and the count of the rest.
 DIGEST_MAX_LINES = 200
-MAILBOX_LANGUAGE = "en"
 
 PREFERENCE_FOR = {
     MessageKind.RED_FLAG_ALERT: StaffMailKind.RED_FLAG_ALERT,
@@ -75,9 +74,10 @@ def _wants(user, role: str, kind: str) -> bool:
     return role in access.STAFF_MAIL_DEFAULT_ROLES[kind]
 
 
-def _language(user) -> str:
+def _language(user, site_language: str) -> str:
+    """The user's own choice, else the language of the site's staff emails."""
     preference = _preference(user)
-    return preference.language if preference is not None else MAILBOX_LANGUAGE
+    return preference.language if preference is not None else site_language
 
 
 def site_mailboxes(site: Site) -> list[tuple[str, str]]:
@@ -88,16 +88,19 @@ def site_mailboxes(site: Site) -> list[tuple[str, str]]:
 def recipients(*, kind: str, sites) -> dict[str, Recipient]:
     """Every address that receives ``kind`` for any of ``sites``, keyed by the lower-cased address."""
     by_address: dict[str, Recipient] = {}
+    site_language = {site.pk: site.staff_language for site in sites}
     for site in sites:
         for key, address in site_mailboxes(site):
-            by_address.setdefault(address.lower(), Recipient(key, address, MAILBOX_LANGUAGE)).site_ids.add(site.pk)
+            mailbox = Recipient(key, address, site.staff_language)
+            by_address.setdefault(address.lower(), mailbox).site_ids.add(site.pk)
     members = access.staff_mail_members(site_ids=[site.pk for site in sites])
     for site_id, user, role in members:
         if not _wants(user, role, kind):
             continue
-        recipient = by_address.setdefault(user.email.lower(), Recipient(f"u{user.pk}", user.email, _language(user)))
+        language = _language(user, site_language[site_id])
+        recipient = by_address.setdefault(user.email.lower(), Recipient(f"u{user.pk}", user.email, language))
         # A person who reads a site mailbox and chose a language: theirs, not the mailbox default.
-        recipient.language = _language(user) if _preference(user) is not None else recipient.language
+        recipient.language = language if _preference(user) is not None else recipient.language
         recipient.site_ids.add(site_id)
     return by_address
 
@@ -255,6 +258,10 @@ def staff_mail_preference_for(user) -> StaffMailPreference:
     preference = _preference(user)
     if preference is not None:
         return preference
-    roles = {role for _site, _user, role in access.staff_mail_members(site_ids=None, user=user)}
+    members = access.staff_mail_members(site_ids=None, user=user)
+    roles = {role for _site, _user, role in members}
     defaults = {kind: bool(roles & set(access.STAFF_MAIL_DEFAULT_ROLES[kind])) for kind in StaffMailKind.values}
-    return StaffMailPreference(user=user, language=MAILBOX_LANGUAGE, **defaults)
+    # Until they choose: the staff language of their first site, as their emails are written.
+    first_site = Site.objects.filter(pk__in=[site_id for site_id, _user, _role in members]).order_by("pk").first()
+    language = first_site.staff_language if first_site is not None else Language.ENGLISH
+    return StaffMailPreference(user=user, language=language, **defaults)

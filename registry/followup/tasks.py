@@ -43,22 +43,44 @@ def followup_sweep_task(now: str | None = None) -> dict:
     return summary
 
 
+def _outage_countdown(retries: int) -> int:
+    # The database went away mid-batch: soon again (it is usually back within seconds), capped.
+    return min(2 ** (retries + 1), 60)
+
+
 # Hard limit 120 s (connect + send under EMAIL_TIMEOUT, plus dispatch.MARK_SENT_PATIENCE while the
 # database is away); FOLLOWUP_SEND_LEASE_SECONDS must stay above it.
 @shared_task(bind=True, time_limit=120, soft_time_limit=100, acks_late=True, max_retries=None, **OUTAGE_RETRY)
-def send_message_task(self, message_id: int) -> str:
-    outcome = dispatch.message_send(message_id=message_id)
+def send_message_task(self, message_id: int, accepted: list[int] | None = None) -> str:
+    try:
+        outcome = dispatch.messages_send(message_ids=[message_id], owner=self.request.id or "", accepted=accepted)[
+            message_id
+        ]
+    except dispatch.DispatchInterrupted as exc:
+        raise self.retry(
+            kwargs={"message_id": message_id, "accepted": exc.accepted},
+            countdown=_outage_countdown(self.request.retries),
+        ) from exc
     if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
+        raise self.retry(kwargs={"message_id": message_id}, countdown=outcome.retry_in)
     return outcome.status
 
 
 # A batch of SEND_BATCH sends; the hard limit stays below FOLLOWUP_SEND_LEASE_SECONDS (600 s), so a
-# message left "sending" by a killed batch is reclaimed only once its owner is surely gone.
-@shared_task(time_limit=540, soft_time_limit=500, acks_late=True, max_retries=20, **OUTAGE_RETRY)
-def send_messages_task(message_ids: list[int]) -> dict:
+# message left "sending" by a killed batch is reclaimed only once its owner is surely gone. Claims
+# carry the task's id: its retries (same id) take back what it could not give back itself.
+@shared_task(bind=True, time_limit=540, soft_time_limit=500, acks_late=True, max_retries=20, **OUTAGE_RETRY)
+def send_messages_task(self, message_ids: list[int], accepted: list[int] | None = None) -> dict:
+    try:
+        results = dispatch.messages_send(message_ids=message_ids, owner=self.request.id or "", accepted=accepted)
+    except dispatch.DispatchInterrupted as exc:
+        # Retry the batch; what the SMTP server already accepted is recorded then, not sent again.
+        raise self.retry(
+            kwargs={"message_ids": message_ids, "accepted": exc.accepted},
+            countdown=_outage_countdown(self.request.retries),
+        ) from exc
     counts: dict[str, int] = {}
-    for message_id, outcome in dispatch.messages_send(message_ids=message_ids).items():
+    for message_id, outcome in results.items():
         if outcome.retry_in is not None:
             # Temporary SMTP error: this one message retries on its own with back-off.
             queueing.send_message_later(message_id, countdown=outcome.retry_in)

@@ -34,6 +34,11 @@ def validate_time_zone(value: str) -> None:
         )
 
 
+class Language(models.TextChoices):
+    ENGLISH = "en", "English"
+    SPANISH = "es", "Español"
+
+
 class Site(TimeStampedModel):
     """A department that enters cases; its code prefixes every study id (``TOL-000123``)."""
 
@@ -61,6 +66,15 @@ class Site(TimeStampedModel):
         help_text=_("E.g. opening hours of the phone line; shown to patients under the site's contact."),
     )
     patient_contact_text_es = models.CharField(_("contact text for patients (Spanish)"), max_length=500, blank=True)
+    # Staff emails to the site mailboxes (contact_email, clinician_email) and to its users who chose
+    # no language of their own; each user's own choice wins (followup StaffMailPreference).
+    staff_language = models.CharField(
+        _("language of staff emails"),
+        max_length=5,
+        choices=Language.choices,
+        default=Language.ENGLISH,
+        help_text=_("Alerts and digests to the site mailboxes are written in this language."),
+    )
     active = models.BooleanField(default=True)
     # The sending calendar (DATA_DICTIONARY "sending calendar"): emails to patients and non-urgent
     # staff reminders go out only inside these hours, on these days, outside public holidays.
@@ -118,11 +132,6 @@ class Sex(models.TextChoices):
     MALE = "male", _("Male")
     OTHER = "other", _("Other")
     UNKNOWN = "unknown", _("Unknown")
-
-
-class Language(models.TextChoices):
-    ENGLISH = "en", "English"
-    SPANISH = "es", "Español"
 
 
 class ConsentStatus(models.TextChoices):

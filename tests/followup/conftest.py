@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,10 +20,29 @@ def at(day: int, hour: int = 10, minute: int = 0, tz: str = "Europe/Madrid", bas
 
 
 def record_procedure(patient, performed_on: dt.date = DAY0, **fields):
-    """What case capture does: save the procedure, then announce it (receivers plan follow-up)."""
+    """What case capture does: save the procedure, then announce it; the planning task the
+    receiver queues runs here, as a worker would run it after the commit."""
     procedure = ProcedureFactory(patient=patient, performed_on=performed_on, **fields)
-    procedure_recorded.send(sender=None, procedure_id=procedure.pk)
+    with queued_tasks_run_here():
+        procedure_recorded.send(sender=None, procedure_id=procedure.pk)
     return procedure
+
+
+@contextmanager
+def queued_tasks_run_here():
+    """On-commit callbacks registered in the block run at its end, and the tasks they queue run
+    in this process (eagerly) instead of waiting for a worker. The worker tests use real workers."""
+    from django.test import TestCase
+
+    from registry.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            yield
+    finally:
+        app.conf.task_always_eager = eager
 
 
 class FrozenClock:

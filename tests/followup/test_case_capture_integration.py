@@ -5,7 +5,7 @@ import pytest
 from registry.followup.models import EventStatus, FollowUpEvent
 from registry.patients import services as patient_services
 from registry.procedures import services as procedure_services
-from tests.followup.conftest import DAY0, at
+from tests.followup.conftest import DAY0, at, queued_tasks_run_here
 from tests.procedures.builders import level_row, procedure_data
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ def test_procedure_recorded_by_case_capture_is_planned_and_withdrawal_cancels_it
     patient, coordinator_a, clock, django_capture_on_commit_callbacks
 ):
     clock.set(at(3))
-    with django_capture_on_commit_callbacks(execute=True):
+    with queued_tasks_run_here():
         procedure = procedure_services.procedure_record(
             patient=patient, acting_user=coordinator_a, data=procedure_data(performed_on=DAY0), levels=[level_row(20)]
         )
@@ -34,16 +34,14 @@ def test_procedure_recorded_by_case_capture_is_planned_and_withdrawal_cancels_it
     }
 
 
-def test_case_entered_before_consent_is_planned_when_consent_is_recorded(
-    site_a, coordinator_a, clock, django_capture_on_commit_callbacks
-):
+def test_case_entered_before_consent_is_planned_when_consent_is_recorded(site_a, coordinator_a, clock):
     from registry.patients.models import ConsentStatus
     from tests.factories import PatientFactory
 
     # Given a case entered while consent is still pending: nothing may be planned yet
     pending = PatientFactory(site=site_a, consent_status=ConsentStatus.PENDING, consent_date=None)
     clock.set(at(3))
-    with django_capture_on_commit_callbacks(execute=True):
+    with queued_tasks_run_here():
         procedure = procedure_services.procedure_record(
             patient=pending, acting_user=coordinator_a, data=procedure_data(performed_on=DAY0), levels=[level_row(20)]
         )
@@ -51,7 +49,7 @@ def test_case_entered_before_consent_is_planned_when_consent_is_recorded(
     assert not events.exists()
 
     # When the coordinator records the patient's consent
-    with django_capture_on_commit_callbacks(execute=True):
+    with queued_tasks_run_here():
         patient_services.consent_record(
             patient=pending, acting_user=coordinator_a, status=ConsentStatus.CONSENTED, effective_on=at(3).date()
         )

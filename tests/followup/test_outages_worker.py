@@ -97,12 +97,6 @@ def test_redis_wiped_with_500_sends_queued_all_go_out_within_three_sweeps_none_t
     assert_each_invitation_once(smtp_server, ids)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Known intermittent defect (1 run in 3 on a quiet machine): after connections are cut, a "
-    "few messages can wait past the third sweep, most likely rows left 'sending' until the lease. "
-    "Kept running so the defect stays visible; see the closing note of 2026-12-02.",
-)
 def test_database_connections_cut_mid_dispatch_nothing_twice_nothing_late(
     site_a, clock_file, smtp_server, worker_env, start_worker, start_beat
 ):

@@ -115,26 +115,77 @@ def _someone_waits_on_a_lock() -> bool:
 
 
 @pytest.mark.django_db
-def test_a_failing_receiver_queues_the_planning_task_which_plans_once_the_cause_is_fixed(
-    patient, clock, monkeypatch, django_capture_on_commit_callbacks
+def test_recording_a_procedure_queues_its_planning_after_commit_instead_of_planning_in_the_request(
+    patient, monkeypatch, django_capture_on_commit_callbacks
 ):
+    from registry.core.events import procedure_recorded
     from registry.followup import tasks
-    from registry.followup.models import FollowUpProtocol
 
     queued = []
     monkeypatch.setattr(tasks.followup_schedule_procedure_task, "delay", queued.append)
+    procedure = ProcedureFactory(patient=patient, performed_on=DAY0)
+
+    # When case capture announces the procedure, inside the transaction that saved it
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        procedure_recorded.send(sender=None, procedure_id=procedure.pk)
+        # Then nothing is queued before the commit, and nothing is planned in the request
+        assert queued == []
+    for callback in callbacks:
+        callback()
+    assert queued == [procedure.pk]
+    assert not FollowUpEvent.objects.filter(procedure=procedure).exists()
+
+    # And the task, as a worker runs it, plans the procedure
+    assert tasks.followup_schedule_procedure_task(procedure.pk) == 4
+
+
+@pytest.mark.django_db
+def test_a_planning_task_that_failed_for_good_is_reconciled_by_the_sweep(patient, clock, settings):
+    from registry.followup.models import FollowUpProtocol
+
+    settings.FOLLOWUP_PLAN_GRACE_SECONDS = 120
     # Given planning that cannot work for now (no default protocol: an administrator's mistake)
+    default = FollowUpProtocol.objects.get(is_default=True)
     FollowUpProtocol.objects.update(is_default=False)
 
-    # When case capture announces a procedure
-    with django_capture_on_commit_callbacks(execute=True):
-        procedure = record_procedure(patient)
-
-    # Then nothing is planned, but the planning task is queued rather than left to a log line
+    # When case capture records a procedure: its planning task runs and fails
+    procedure = record_procedure(patient)
     assert not FollowUpEvent.objects.filter(procedure=procedure).exists()
-    assert queued == [procedure.pk]
 
-    # And once the protocol is back, the task (as a worker runs it) plans the procedure
-    FollowUpProtocol.objects.filter(pk=FollowUpProtocol.objects.order_by("id").first().pk).update(is_default=True)
-    assert tasks.followup_schedule_procedure_task(procedure.pk) == 4
+    # And a sweep meanwhile does not stop at the procedure it cannot plan
+    assert sweep(clock, at(0, 12, 5)).planned == 0
+
+    # Then once the protocol is back, the next sweep plans it, once
+    FollowUpProtocol.objects.filter(pk=default.pk).update(is_default=True)
+    assert sweep(clock, at(0, 12, 6)).planned == 1
     assert FollowUpEvent.objects.filter(procedure=procedure).count() == 4
+    assert sweep(clock, at(0, 12, 7)).planned == 0
+
+
+def _restart_procedure_ids_at(value: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('procedures_procedure', 'id'), %s)", [value])
+
+
+@pytest.mark.django_db
+def test_lost_planning_far_behind_the_newest_procedures_is_found_by_the_walk_of_all_procedures(site_a, clock, settings):
+    settings.FOLLOWUP_PLAN_GRACE_SECONDS = 120
+    # Given two procedures whose planning was lost, 30,000 and 60,000 ids behind the newest one
+    # (a busy registry: 60,000 procedures recorded since), and the newest one planned as usual
+    first = ProcedureFactory(patient=PatientFactory(site=site_a), performed_on=DAY0)
+    _restart_procedure_ids_at(first.pk + 30_000)
+    second = ProcedureFactory(patient=PatientFactory(site=site_a), performed_on=DAY0)
+    _restart_procedure_ids_at(first.pk + 60_000)
+    newest = record_procedure(PatientFactory(site=site_a))
+    assert newest.pk - dispatch.PLAN_SCAN_IDS > second.pk
+
+    # When the sweeps run, past the grace
+    walk = newest.pk // dispatch.PLAN_SCAN_IDS + 1
+    planned = [sweep(clock, at(0, 12, 3 + minute)).planned for minute in range(walk + 2)]
+
+    # Then the walk (20,000 ids a sweep, from the start, then around again) plans both, once each,
+    # within the sweeps it takes to walk every id once
+    assert sum(planned[:walk]) == 2
+    assert sum(planned) == 2
+    for procedure in (first, second):
+        assert FollowUpEvent.objects.filter(procedure=procedure).count() == 4

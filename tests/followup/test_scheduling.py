@@ -7,7 +7,7 @@ from registry.followup import services
 from registry.followup.models import EventStatus, FollowUpEvent, FollowUpProtocol, ProtocolEvent, SiteFollowUpProtocol
 from registry.patients.models import BoneHealthAction, BoneHealthActionKind, ConsentStatus
 from tests.factories import PatientFactory
-from tests.followup.conftest import DAY0, at, record_procedure
+from tests.followup.conftest import DAY0, at, queued_tasks_run_here, record_procedure
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +67,8 @@ def test_changed_procedure_date_replans_unsent_events_only(patient):
     # When the date is corrected by five days
     procedure.performed_on = DAY0 + dt.timedelta(days=5)
     procedure.save()
-    procedure_changed.send(sender=None, procedure_id=procedure.pk)
+    with queued_tasks_run_here():
+        procedure_changed.send(sender=None, procedure_id=procedure.pk)
 
     # Then the unsent 3-month event moves, the invited early event keeps its dates
     events = _events(procedure)
@@ -115,7 +116,8 @@ def test_later_procedure_supersedes_overlapping_unsent_events_of_the_earlier_one
     # When the second date was a typo and moves far away, the first procedure's events come back
     second.performed_on = DAY0 + dt.timedelta(days=500)
     second.save()
-    procedure_changed.send(sender=None, procedure_id=second.pk)
+    with queued_tasks_run_here():
+        procedure_changed.send(sender=None, procedure_id=second.pk)
     assert _events(first)["m3"].status == EventStatus.SCHEDULED
 
 

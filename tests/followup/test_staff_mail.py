@@ -201,3 +201,41 @@ def test_a_user_who_chose_the_digest_in_spanish_gets_it_in_spanish(site_a, inves
     assert email.subject == "Tareas del registro: 1 abierta"
     assert f"{patient.study_id} (TOL)  Cuestionario perdido: llamar" in email.body
     assert "Tareas abiertas hoy en el registro" in email.body
+
+
+def test_a_spanish_speaking_site_gets_its_alerts_and_digest_in_spanish_unless_a_user_chose_english(
+    site_a, coordinator_a, investigator_a, clock
+):
+    from registry.followup.emails import build_email
+
+    # Given a site whose staff emails are in Spanish, and an investigator who chose English
+    site_a.staff_language = "es"
+    site_a.save()
+    StaffMailPreference.objects.create(user=investigator_a, language="en")
+    patient = PatientFactory(site=site_a)
+
+    # When a patient reports a red flag
+    clock.set(at(15, 10))
+    services.survey_response_record(
+        patient=patient, event_code="early", source="phone", answers={"red_flags": {"leg_neuro": True}}
+    )
+
+    # Then the site mailboxes and the coordinator (no choice of her own) are alerted in Spanish
+    alerts = OutboundMessage.objects.filter(kind=MessageKind.RED_FLAG_ALERT)
+    assert sorted(alerts.values_list("to_address", "language")) == sorted(
+        [
+            (site_a.contact_email, "es"),
+            (site_a.clinician_email, "es"),
+            (coordinator_a.email, "es"),
+            (investigator_a.email, "en"),
+        ]
+    )
+    mailbox = build_email(alerts.get(to_address=site_a.contact_email))
+    assert "Alerta del registro" in mailbox.subject
+    assert "Debilidad, adormecimiento u hormigueo nuevos en las piernas" in mailbox.body
+    assert "Registry alert" in build_email(alerts.get(to_address=investigator_a.email)).subject
+
+    # And the site mailbox's daily digest is in Spanish too
+    staffmail.staff_digests_plan(now=at(16, 9))
+    digest = build_email(OutboundMessage.objects.get(kind=MessageKind.STAFF_DIGEST, to_address=site_a.contact_email))
+    assert digest.subject == "Tareas del registro: 1 abierta"
