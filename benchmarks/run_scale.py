@@ -63,12 +63,21 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
 
 
-def baseline_figures(*, end: dt.date, site_ids: list[int] | None) -> tuple[float, list[tuple]]:
+def baseline_figures(
+    *, end: dt.date, site_ids: list[int] | None, performed_from=None, procedure_type="", indication=""
+) -> tuple[float, list[tuple]]:
     from django.db import connection
 
+    params = {
+        "end": end,
+        "site_ids": site_ids,
+        "performed_from": performed_from,
+        "procedure_type": procedure_type,
+        "indication": indication,
+    }
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(BASELINE_SQL.read_text(), {"end": end, "site_ids": site_ids})
+        cursor.execute(BASELINE_SQL.read_text(), params)
         rows = cursor.fetchall()
     return time.perf_counter() - started, rows
 
@@ -120,14 +129,20 @@ def step_dashboard(args) -> dict:
     reviewer, _ = users.get_or_create(username="scale-reviewer")
     site = Site.objects.order_by("code").first()
     SiteMembership.objects.get_or_create(user=reviewer, site=site, defaults={"role": Role.REVIEWER})
+    # Whole quarters: what a reviewer may choose (reports.forms.CohortFilterForm).
     filters = {
         "no filter": {},
         "PKP": {"procedure_type": "PKP"},
-        "osteoporotic, 2026": {"indication": "osteoporotic", "performed_from": "2026-01-01"},
-        "PVP, metastasis, to 2026-06-30": {
+        "osteoporotic, 2026 Q2": {
+            "indication": "osteoporotic",
+            "performed_from": "2026-04-01",
+            "performed_to": "2026-06-30",
+        },
+        "PVP + metastasis, 2026 Q1": {
             "procedure_type": "PVP",
             "indication": "metastasis",
-            "performed_to": "2026-06-30",
+            "performed_from": "2026-01-01",
+            "performed_to": "2026-03-31",
         },
     }
     rows = []
@@ -142,7 +157,13 @@ def step_dashboard(args) -> dict:
             for _ in range(args.cold_requests):
                 cache.clear()
                 cold.append(_timed(client, "/reports/", data))
-            sql_s, _ = baseline_figures(end=TODAY, site_ids=site_ids)
+            sql_s, _ = baseline_figures(
+                end=dt.date.fromisoformat(data.get("performed_to", TODAY.isoformat())),
+                site_ids=site_ids,
+                performed_from=data.get("performed_from"),
+                procedure_type=data.get("procedure_type", ""),
+                indication=data.get("indication", ""),
+            )
             rows.append(
                 {
                     "measure": f"dashboard cold, {label}, {name}",

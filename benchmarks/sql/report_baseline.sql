@@ -1,6 +1,7 @@
 -- The headline figures of a quarterly report, computed in plain SQL: the same-run baseline of
 -- benchmarks/run_scale.py (issue #14). Per site and for the whole registry (GROUPING SETS), over
--- procedures performed up to %(end)s, as known on %(end)s: answers collected and submitted by
+-- procedures performed up to %(end)s (and from %(performed_from)s, of a type and indication
+-- when given), as known on %(end)s: answers collected and submitted by
 -- then, deaths recorded by then. Exact: counts are integers, sums are numeric (VAS has one
 -- decimal, ODI is an even whole percent); means and rates are left as sums over counts.
 -- The paired changes use each procedure's latest answer per event (as reports.loaders does).
@@ -9,6 +10,9 @@ WITH cohort AS (
     FROM procedures_procedure p
     WHERE p.performed_on <= %(end)s
       AND (%(site_ids)s::bigint[] IS NULL OR p.site_id = ANY(%(site_ids)s::bigint[]))
+      AND (%(performed_from)s::date IS NULL OR p.performed_on >= %(performed_from)s::date)
+      AND (%(procedure_type)s::text = '' OR p.procedure_type = %(procedure_type)s::text)
+      AND (%(indication)s::text = '' OR p.indication = %(indication)s::text)
 ),
 levels AS (
     SELECT l.procedure_id, count(*) AS levels,
