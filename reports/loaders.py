@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import (
     Case,
     DateField,
@@ -33,6 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
+from registry.db_router import reading_replica
 from registry.followup.models import FollowUpEvent, SurveyResponse
 from registry.patients.models import BoneHealthAction, ConsentEvent, ConsentStatus, Patient, Site
 from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
@@ -103,8 +104,10 @@ class OdiPoints(Func):
 
 
 def _fetch(queryset: QuerySet) -> list[tuple]:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
+    # On the alias the router picks: the replica inside ``reading_replica()`` when there is one.
+    alias = queryset.db
+    sql, params = queryset.query.get_compiler(using=alias).as_sql()
+    with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -288,7 +291,15 @@ def _latest_answers(through_procedure: Q, as_of: dt.date) -> QuerySet:
 def load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
     """Everything the metrics need for ``cohort``, in eight queries, as known on ``as_of``:
     answers submitted, statuses changed, deaths and withdrawals recorded by then (issue #10
-    item 4), so that a quarter rebuilt later shows what its first build showed."""
+    item 4), so that a quarter rebuilt later shows what its first build showed.
+
+    Read from the replica when one is configured (``DATABASE_REPLICA_URL``): a report tolerates
+    the replica's few seconds of lag, and the primary keeps its cores for writes."""
+    with reading_replica():
+        return _load_frames(cohort, as_of=as_of)
+
+
+def _load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
     through_procedure = cohort.procedure_q("procedure__")
     end = known_by(as_of)
     patient_fields = _patient_as_of(end)

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from registry import access
 from registry.core.audit import system_user
+from registry.db_router import reading_replica
 from registry.patients.models import Site
 from registry.rollups.selectors import outcomes_from_rollups
 from reports import benchmarks as bm
@@ -182,13 +183,14 @@ def quarterly_document(
         compute_all(cumulative, outcome_figures=outcome_figures(None)), contained=contained
     )
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
-    fractures = fracture_outcomes.section_for(
-        procedure_q=Q(performed_on__lte=end),
-        site_ids=None if site is None else [site.id],
-        as_of=end,
-        suppress=True,
-        with_png=True,
-    )
+    with reading_replica():
+        fractures = fracture_outcomes.section_for(
+            procedure_q=Q(performed_on__lte=end),
+            site_ids=None if site is None else [site.id],
+            as_of=end,
+            suppress=True,
+            with_png=True,
+        )
     cumulative_tables = build_tables(cumulative_metrics, suppress=True)
     with charts.with_png():  # the PDF embeds the same charts as images
         report_charts = _charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=True)

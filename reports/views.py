@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from registry import access
 from registry.access import aggregate_access_required, identified_access_required
+from registry.db_router import reading_replica
 from reports import export, fracture_outcomes, selectors, services, site_monitoring
 from reports.forms import RebuildForm, ResearchExportForm, dashboard_filter_form
 
@@ -24,9 +25,10 @@ def dashboard(request):
         content = services.dashboard_content(user=request.user, cohort=form.cohort(), as_of=form.as_of())
     fractures = None
     if content is not None:
-        fractures = fracture_outcomes.dashboard_section(
-            cohort=form.cohort(), as_of=form.as_of(), suppress=content.suppressed
-        )
+        with reading_replica():
+            fractures = fracture_outcomes.dashboard_section(
+                cohort=form.cohort(), as_of=form.as_of(), suppress=content.suppressed
+            )
     return render(request, "reports/dashboard.html", {"form": form, "content": content, "fracture_outcomes": fractures})
 
 

@@ -276,6 +276,9 @@ class Patient(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["site", "family_name"]),
+            # The case list walks patients in id order checking their site (newest first, and the
+            # merge with a procedure filter): read from the index alone, not the table (issue #14).
+            models.Index(fields=["id"], include=["site"], name="patient_id_site_idx"),
         ]
 
     def __str__(self) -> str:

@@ -433,6 +433,10 @@ class Procedure(TimeStampedModel):
         indexes = [
             models.Index(fields=["site", "performed_on"]),
             models.Index(fields=["patient", "performed_on"]),
+            # The case list's filters (EXISTS a procedure of this type / indication) answered from
+            # the index alone, and a rare value found without walking every patient (issue #14).
+            models.Index(fields=["procedure_type", "patient"], name="procedure_type_patient_idx"),
+            models.Index(fields=["indication", "patient"], name="procedure_indication_pat_idx"),
         ]
 
     def __str__(self) -> str:
