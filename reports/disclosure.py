@@ -18,6 +18,7 @@ table hides. The rule for aggregate-only users (reviewers):
    can open on the dashboard) and the previous quarter's cumulative section, each recomputed from
    the same data (``contained_releases``). A withheld figure takes a partner in its breakdown
    (complementary suppression), so that the difference cannot be worked out from the totals either.
+   The whole registry's report is exempt: administrators alone read it, and they see every figure.
 
 Not covered: sums of several quarters other than the previous cumulative (e.g. the cumulative of
 Qn minus that of Qn-2) are protected as far as the differences above are; figures as known on

@@ -177,11 +177,12 @@ def quarterly_document(
 
     quarter_metrics = compute_all(this_quarter, outcome_figures=outcome_figures(start))
     # Nothing a reviewer could subtract: the cumulative figures that differ by 1-4 from a quarter's
-    # or from the previous quarter's cumulative ones are withheld (reports.disclosure).
-    contained = [quarter_metrics, *(compute_all(f) for f in contained_releases(cumulative, start=start))]
-    cumulative_metrics = guard_differences(
-        compute_all(cumulative, outcome_figures=outcome_figures(None)), contained=contained
-    )
+    # or from the previous quarter's cumulative ones are withheld (reports.disclosure). The whole
+    # registry's report is read by administrators only (reports.selectors), who see every figure.
+    cumulative_metrics = compute_all(cumulative, outcome_figures=outcome_figures(None))
+    if site is not None:
+        contained = [quarter_metrics, *(compute_all(f) for f in contained_releases(cumulative, start=start))]
+        cumulative_metrics = guard_differences(cumulative_metrics, contained=contained)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
     with reading_replica():
         fractures = fracture_outcomes.section_for(
