@@ -161,6 +161,8 @@ def test_inserts_edits_deletes_and_moves_keep_the_rollups_equal(cohort, site_a, 
         (site_a.id, D(2025, 11, 1)), (site_a.id, D(2025, 12, 1)),
     }  # fmt: skip
 
+    # Refreshed two partitions per transaction: three batches
+    assert rollups_refresh(batch=2) == 5
     for cohort_filter in cohorts(site_a, site_b):
         for as_of in MONTH_ENDS:
             assert_same_as_full_path(cohort_filter, as_of)
