@@ -1,8 +1,8 @@
-"""Follow-up engine benchmark: an idle sweep at 10k and 100k patients, and the email dispatch rate.
+"""Follow-up engine benchmark: the idle sweep, opening windows and the email dispatch rate, each beside a baseline.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/reg_bench_followup \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/4 \\
-    .venv/bin/python benchmarks/bench_followup.py --patients 10000 100000 --dispatch 3000
+    .venv/bin/python benchmarks/bench_followup.py --patients 10000 --open 3000 --dispatch 1000
 
 The database is created if missing and emptied of patients first. Patients and procedures come
 from ``registry.demo.cohort.generate_cohort`` (sessions over the 18 months before today); their
@@ -11,10 +11,11 @@ windows already closed are completed (80 %) or missed, open ones invited with th
 pending in the future, later ones scheduled. So "nothing is due": the sweep's answer is empty and
 its time is that of its index range scans.
 
-Dispatch: ``--dispatch`` scheduled events are moved to be invited today; one sweep opens their
-windows (invitations, messages) and queues one send task per invitation; a real Celery worker
-(``--pool``, ``--concurrency``) sends them to an SMTP sink (aiosmtpd) in this process. The rate is
-messages accepted by the sink per second, from the first queued task to the last message.
+Opening windows: ``--open N`` opens N due windows set-based and N one per transaction (the old
+sweep), same data, same run. Dispatch: ``--dispatch N`` sends N due invitations in-process and N
+through a real Celery worker (``--pool``, ``--concurrency``), beside a raw ``send_messages`` of the
+same emails on one SMTP connection to the same sink (aiosmtpd in its own process), measured before
+and after in the same run; it prints each rate, the ratios, peak RSS and the load average.
 """
 
 from __future__ import annotations

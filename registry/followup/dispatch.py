@@ -9,7 +9,8 @@ Delivery guarantee, and the window that remains
 -----------------------------------------------
 A batch of messages goes ``pending → sending`` in one ``UPDATE ... RETURNING`` (rows another
 worker holds are skipped, so only one worker wins each), each message is handed to the SMTP
-server and goes ``sending → sent`` right after the server's 250. If the worker dies before the
+server, and the accepted ones go ``sending → sent`` in one ``UPDATE`` per ``MARK_SENT_GROUP``
+(5) messages and at the end of the batch. If the worker dies before the
 server accepted, the row stays ``sending``; after ``FOLLOWUP_SEND_LEASE_SECONDS`` (longer than
 the send task's hard time limit, so its owner is surely dead) the sweep puts it back to
 ``pending`` and it is sent again: nothing is lost. If the broker loses the task (Redis
@@ -24,13 +25,15 @@ that one ``UPDATE`` until the database answers (up to ``MARK_SENT_PATIENCE`` sec
 still does not, the retry is told which messages were accepted and records them, never sending
 them again.
 
-What remains is the instant between the server's 250 and our ``UPDATE ... sent`` committing (one
-round trip, about a millisecond): a worker process killed exactly there causes a second copy
-after the lease (at-least-once; we chose it over at-most-once because a lost invitation costs a
-time point, a duplicate costs a second email): at most one message per killed worker process.
-Sent rows are not marked in groups, which would widen this window to the group. We narrow it by
-updating the row immediately after the 250 (nothing else in between), and by giving every copy
-the same deterministic ``Message-ID`` (``emails.message_id_for``), so mail systems that collapse
+What remains is the time between the server's 250 and the group's ``UPDATE ... sent``
+committing: a worker process killed then causes a second copy, after the lease, of the messages
+of its current group already accepted — at most ``MARK_SENT_GROUP`` (5) messages per killed
+worker process (at-least-once; we chose it over at-most-once because a lost invitation costs a
+time point, a duplicate costs a second email). One ``UPDATE`` per message would keep it to one
+message, but under load that round trip cost more than the SMTP exchange and held dispatch at
+about a sixth of a raw ``send_messages`` (BENCHMARKS.md, "Follow-up engine"); a group of 5
+trades four more possible copies, only on a kill, for most of that cost. Every copy carries the
+same deterministic ``Message-ID`` (``emails.message_id_for``), so mail systems that collapse
 duplicates by Message-ID show one message.
 """
 
@@ -79,6 +82,10 @@ PLAN_CURSOR = "plan-unplanned"
 # Retry back-off cap: half the Redis visibility timeout (3,600 s), so a countdown task is never
 # redelivered as "lost" while it is still waiting (tests/test_schedule.py checks the bound).
 MAX_BACKOFF_SECONDS = 1800
+# Accepted messages recorded as sent in one UPDATE per this many (and at the end of each batch):
+# under load a round trip per message cost more than the SMTP exchange itself (BENCHMARKS.md). It
+# bounds the duplicate window: a worker killed after a 250 resends at most this many after the lease.
+MARK_SENT_GROUP = 5
 # After the SMTP server accepted a message, how long we keep trying to record it as sent while
 # the database is unreachable (below the send tasks' soft time limits).
 MARK_SENT_PATIENCE = 45
@@ -428,10 +435,6 @@ class DispatchInterrupted(Exception):
         self.accepted, self.unsent = accepted, unsent
 
 
-class _SentNotRecorded(Exception):
-    pass
-
-
 _CLAIM_SQL = """
 UPDATE followup_outboundmessage AS m
    SET status = %(sending)s, claimed_at = %(now)s, claimed_by = %(owner)s,
@@ -466,9 +469,9 @@ def messages_send(
     """Claim, check and send a batch of messages on one SMTP connection.
 
     One transaction claims the batch (one ``UPDATE ... RETURNING``) and loads everything the checks
-    and the emails read (one ``SELECT``); then each message is handed to the SMTP server and marked
-    sent straight after its own 250 (one ``UPDATE``: the duplicate window stays one round trip). A
-    worker killed half-way leaves the rest ``sending``; the sweep reclaims them after the lease.
+    and the emails read (one ``SELECT``); then each message is handed to the SMTP server, and the
+    accepted ones are recorded as sent in one ``UPDATE`` per ``MARK_SENT_GROUP`` (and at the end).
+    A worker killed half-way leaves the rest ``sending``; the sweep reclaims them after the lease.
 
     ``owner`` (the send task's id, the same for its retries) marks the claims, so that a retry takes
     back what it claimed when the database went away before the claims could be given back.
@@ -492,17 +495,54 @@ def messages_send(
         )
     order = {pk: n for n, pk in enumerate(message_ids)}
     messages.sort(key=lambda m: order[m.pk])
+    unmarked: list[OutboundMessage] = []  # accepted by the SMTP server, "sent" not yet recorded
     for index, message in enumerate(messages):
         try:
             outcomes[message.pk] = _send_claimed(message, now)
-        except _SentNotRecorded as exc:
-            unsent = _give_back([m.pk for m in messages[index + 1 :]])
-            raise DispatchInterrupted(accepted=[message.pk], unsent=unsent) from exc
         except DATABASE_GONE as exc:
             # Not handed to the SMTP server: give these back so the retried task (or the sweep) sends them.
             unsent = _give_back([m.pk for m in messages[index:]])
-            raise DispatchInterrupted(accepted=[], unsent=unsent) from exc
+            raise DispatchInterrupted(accepted=_record_sent(unmarked, now), unsent=unsent) from exc
+        if outcomes[message.pk].status == "sent":
+            unmarked.append(message)
+        if len(unmarked) >= MARK_SENT_GROUP or index == len(messages) - 1:
+            not_recorded = _record_sent(unmarked, now)
+            if not_recorded:
+                unsent = _give_back([m.pk for m in messages[index + 1 :]])
+                raise DispatchInterrupted(accepted=not_recorded, unsent=unsent)
+            unmarked = []
     return outcomes
+
+
+def _record_sent(messages: list[OutboundMessage], now: datetime) -> list[int]:
+    """Mark accepted messages sent in one ``UPDATE``, retried while the database is away; returns
+    the ids it could not record (the retried task records them, never sends them again)."""
+    if not messages:
+        return []
+    try:
+        _until_database_answers(lambda: _mark_sent_many(messages, now))
+    except DATABASE_GONE:
+        return [m.pk for m in messages]
+    for message in messages:
+        logger.info("followup: sent %s #%s", message.kind, message.pk)
+    return []
+
+
+def _mark_sent_many(messages: list[OutboundMessage], now: datetime) -> None:
+    # Each row keeps the address it was sent to (the patient's address at sending time).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE followup_outboundmessage AS m SET status = %s, sent_at = %s, last_error = '', "
+            "to_address = v.address FROM unnest(%s::bigint[], %s::text[]) AS v(id, address) "
+            "WHERE m.id = v.id AND m.status = %s",
+            [
+                MessageStatus.SENT,
+                now,
+                [m.pk for m in messages],
+                [m.to_address for m in messages],
+                MessageStatus.SENDING,
+            ],
+        )
 
 
 def _give_back(ids: list[int]) -> list[int]:
@@ -520,10 +560,9 @@ def _release_claims(ids: list[int]) -> None:
     )
 
 
-def _mark_sent(ids: list[int], now: datetime, to_address: str | None = None) -> None:
-    extra = {"to_address": to_address} if to_address is not None else {}
+def _mark_sent(ids: list[int], now: datetime) -> None:
     OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(
-        status=MessageStatus.SENT, sent_at=now, last_error="", **extra
+        status=MessageStatus.SENT, sent_at=now, last_error=""
     )
 
 
@@ -565,12 +604,7 @@ def _send_claimed(message: OutboundMessage, now: datetime) -> SendOutcome:
         raise
     except Exception as exc:
         return _send_failed(message, exc, now)
-    # Straight after the server's 250: the only window for a duplicate is before this commits.
-    try:
-        _until_database_answers(lambda: _mark_sent([message.pk], now, to_address=message.to_address))
-    except DATABASE_GONE as exc:
-        raise _SentNotRecorded from exc
-    logger.info("followup: sent %s #%s", message.kind, message.pk)
+    # Accepted (250): the caller records it sent with the next group (MARK_SENT_GROUP).
     return SendOutcome("sent")
 
 
