@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0007_merge_20261202_0054'),
-        ('procedures', '0003_merge_20261202_0054'),
+        ("patients", "0007_merge_20261202_0054"),
+        ("procedures", "0003_merge_20261202_0054"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['procedure_type', 'patient'], name='procedure_type_patient_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["procedure_type", "patient"], name="procedure_type_patient_idx"),
         ),
         migrations.AddIndex(
-            model_name='procedure',
-            index=models.Index(fields=['indication', 'patient'], name='procedure_indication_pat_idx'),
+            model_name="procedure",
+            index=models.Index(fields=["indication", "patient"], name="procedure_indication_pat_idx"),
         ),
     ]
