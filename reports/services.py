@@ -98,7 +98,7 @@ DASHBOARD_CACHE_SECONDS = 300
 DASHBOARD_SNAPSHOT_SECONDS = 600
 
 
-def _dashboard_key(cohort: CohortFilter, as_of: dt.date, *, suppress: bool, funnel: bool) -> str:
+def dashboard_cache_key(cohort: CohortFilter, as_of: dt.date, *, suppress: bool, funnel: bool) -> str:
     return "reports:dashboard:" + hashlib.sha256(repr((cohort, as_of, suppress, funnel)).encode()).hexdigest()
 
 
@@ -118,7 +118,7 @@ def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: 
     """The dashboard for ``cohort``; the caller has limited ``cohort.site_ids`` to the user's sites."""
     suppress = dashboard_must_suppress(user, cohort.site_ids)
     funnel = access.is_registry_admin(user)
-    key = _dashboard_key(cohort, as_of, suppress=suppress, funnel=funnel)
+    key = dashboard_cache_key(cohort, as_of, suppress=suppress, funnel=funnel)
     if use_cache and (cached := cache.get(key)) is not None:
         return cached
     content = _dashboard_build(load_frames(cohort, as_of=as_of), cohort=cohort, suppress=suppress, funnel=funnel)
@@ -138,7 +138,7 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
     as_of = as_of or timezone.localdate()
     frames = load_frames(CohortFilter(), as_of=as_of)
     stored = {
-        _dashboard_key(CohortFilter(), as_of, suppress=False, funnel=True): _dashboard_build(
+        dashboard_cache_key(CohortFilter(), as_of, suppress=False, funnel=True): _dashboard_build(
             frames, cohort=CohortFilter(), suppress=False, funnel=True
         )
     }
@@ -147,7 +147,7 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
         site_frames = frames.for_sites([site_id])
         for suppress in (False, True):
             cohort = CohortFilter(site_ids=(site_id,))
-            key = _dashboard_key(cohort, as_of, suppress=suppress, funnel=False)
+            key = dashboard_cache_key(cohort, as_of, suppress=suppress, funnel=False)
             stored[key] = _dashboard_build(site_frames, cohort=cohort, suppress=suppress, funnel=False)
     cache.set_many(stored, DASHBOARD_SNAPSHOT_SECONDS)
     fracture_outcomes.dashboard_snapshots_store(

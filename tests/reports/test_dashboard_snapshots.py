@@ -49,6 +49,6 @@ def test_the_whole_registry_snapshot_is_what_an_administrator_opens(snapshots, a
 
 def test_filters_beyond_the_snapshots_are_computed_on_demand(snapshots, coordinator_a, site_a):
     cohort = CohortFilter(site_ids=(site_a.id,), procedure_type="PVP")
-    assert cache.get(services._dashboard_key(cohort, AS_OF, suppress=False, funnel=False)) is None
+    assert cache.get(services.dashboard_cache_key(cohort, AS_OF, suppress=False, funnel=False)) is None
     served = services.dashboard_content(user=coordinator_a, cohort=cohort, as_of=AS_OF)
     assert served.tables == _fresh(coordinator_a, cohort).tables
