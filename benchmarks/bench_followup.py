@@ -330,14 +330,14 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
         load_before = os.getloadavg()[0]
         raw_first = _raw_send(prepared, sink)
 
-        dispatch._drop_connection()
+        dispatch.smtp_connection_drop()
         started = time.perf_counter()
         outcomes = {}
         for start in range(0, len(in_process_ids), queueing.SEND_BATCH):
             batch = in_process_ids[start : start + queueing.SEND_BATCH]
             outcomes.update(dispatch.messages_send(message_ids=batch, now=now))
         in_process_s = time.perf_counter() - started
-        dispatch._drop_connection()
+        dispatch.smtp_connection_drop()
         sent_in_process = sum(1 for outcome in outcomes.values() if outcome.status == "sent")
 
         app.control.purge()

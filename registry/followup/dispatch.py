@@ -9,8 +9,8 @@ Delivery guarantee, and the window that remains
 -----------------------------------------------
 A batch of messages goes ``pending → sending`` in one ``UPDATE ... RETURNING`` (rows another
 worker holds are skipped, so only one worker wins each), each message is handed to the SMTP
-server, and the accepted ones go ``sending → sent`` in one ``UPDATE`` per ``MARK_SENT_GROUP``
-(5) messages and at the end of the batch. If the worker dies before the
+server, and each accepted one goes ``sending → sent`` in its own ``UPDATE`` (``MARK_SENT_GROUP``
+is 1) before the next is handed over. If the worker dies before the
 server accepted, the row stays ``sending``; after ``FOLLOWUP_SEND_LEASE_SECONDS`` (longer than
 the send task's hard time limit, so its owner is surely dead) the sweep puts it back to
 ``pending`` and it is sent again: nothing is lost. If the broker loses the task (Redis
@@ -25,14 +25,13 @@ that one ``UPDATE`` until the database answers (up to ``MARK_SENT_PATIENCE`` sec
 still does not, the retry is told which messages were accepted and records them, never sending
 them again.
 
-What remains is the time between the server's 250 and the group's ``UPDATE ... sent``
-committing: a worker process killed then causes a second copy, after the lease, of the messages
-of its current group already accepted — at most ``MARK_SENT_GROUP`` (5) messages per killed
-worker process (at-least-once; we chose it over at-most-once because a lost invitation costs a
-time point, a duplicate costs a second email). One ``UPDATE`` per message would keep it to one
-message, but under load that round trip cost more than the SMTP exchange and held dispatch at
-about a sixth of a raw ``send_messages`` (BENCHMARKS.md, "Follow-up engine"); a group of 5
-trades four more possible copies, only on a kill, for most of that cost. Every copy carries the
+What remains is the time between the server's 250 and the ``UPDATE ... sent`` committing: a
+worker process killed then causes a second copy, after the lease, of the one message it had just
+handed over (at-least-once; we chose it over at-most-once because a lost invitation costs a time
+point, a duplicate costs a second email). Recording several accepted messages in one ``UPDATE``
+would be faster under load (BENCHMARKS.md, "Follow-up engine": groups of 5 measured) but would
+widen that window to the whole group, so the mark stays one per message.
+Every copy carries the
 same deterministic ``Message-ID`` (``emails.message_id_for``), so mail systems that collapse
 duplicates by Message-ID show one message.
 """
@@ -82,10 +81,9 @@ PLAN_CURSOR = "plan-unplanned"
 # Retry back-off cap: half the Redis visibility timeout (3,600 s), so a countdown task is never
 # redelivered as "lost" while it is still waiting (tests/test_schedule.py checks the bound).
 MAX_BACKOFF_SECONDS = 1800
-# Accepted messages recorded as sent in one UPDATE per this many (and at the end of each batch):
-# under load a round trip per message cost more than the SMTP exchange itself (BENCHMARKS.md). It
-# bounds the duplicate window: a worker killed after a 250 resends at most this many after the lease.
-MARK_SENT_GROUP = 5
+# Accepted messages recorded as sent in one UPDATE per this many: it bounds the duplicate window
+# (a worker killed after a 250 resends at most this many after the lease), so it stays at one.
+MARK_SENT_GROUP = 1
 # After the SMTP server accepted a message, how long we keep trying to record it as sent while
 # the database is unreachable (below the send tasks' soft time limits).
 MARK_SENT_PATIENCE = 45
@@ -376,19 +374,20 @@ def _smtp_send(email) -> None:
         try:
             sent = email.send()
         except smtplib.SMTPServerDisconnected:
-            _drop_connection()
+            smtp_connection_drop()
             if reused and attempt == 1:
                 continue
             raise
         except Exception:
-            _drop_connection()
+            smtp_connection_drop()
             raise
         if sent != 1:
             raise TemporarySendError("The mail backend accepted nothing.")
         return
 
 
-def _drop_connection() -> None:
+def smtp_connection_drop() -> None:
+    """Forget this thread's SMTP connection (after an error, or when the mail server changes)."""
     connection = getattr(_local, "connection", None)
     _local.connection = None
     if connection is not None:

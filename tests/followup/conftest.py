@@ -95,18 +95,18 @@ def smtp_settings(settings, smtp_server):
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     settings.FOLLOWUP_SEND_RETRY_SECONDS = 1
-    dispatch._drop_connection()
+    dispatch.smtp_connection_drop()
     yield smtp_server
-    dispatch._drop_connection()
+    dispatch.smtp_connection_drop()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_mail_connection():
     from registry.followup import dispatch
 
-    dispatch._drop_connection()
+    dispatch.smtp_connection_drop()
     yield
-    dispatch._drop_connection()
+    dispatch.smtp_connection_drop()
 
 
 # --- Worker, beat and clock file for the tests with real processes ------------------------------

@@ -120,6 +120,8 @@ def test_red_flag_goes_on_the_worklist_and_alerts_coordinator_and_clinician_at_o
     assert patient.study_id in body and "weakness" in body
     assert patient.given_name not in body + mailoutbox[0].subject
     assert "weakness" not in mailoutbox[0].subject
+    # The subject is read on lock screens and kept in mail logs: no identifier of the patient
+    assert patient.study_id not in mailoutbox[0].subject
 
 
 def test_coordinator_enters_a_missed_survey_by_phone(patient, early, clock, coordinator_a):

@@ -140,6 +140,7 @@ def test_red_flag_alerts_go_to_the_site_people_by_role_choice_and_language(
     assert "Alerta del registro" in spanish.subject
     assert "Debilidad, adormecimiento u hormigueo nuevos en las piernas" in spanish.part("text/plain")
     assert patient.given_name not in spanish.part("text/plain") + spanish.subject
+    assert all(patient.study_id not in email.subject for email in received.values())
 
 
 def test_a_site_mailbox_shared_with_a_user_gets_one_copy(site_a, clock):

@@ -54,9 +54,9 @@ def mail_to_smtp(settings, smtp_server):
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    dispatch._drop_connection()
+    dispatch.smtp_connection_drop()
     yield smtp_server
-    dispatch._drop_connection()
+    dispatch.smtp_connection_drop()
 
 
 def serious_violations(page) -> list[str]:
