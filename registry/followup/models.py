@@ -147,7 +147,6 @@ class CancelCause(models.TextChoices):
     DECEASED = "deceased", _("Patient deceased")
     OPTED_OUT = "opted_out", _("Patient stopped emails")
     SUPERSEDED = "superseded", _("Superseded by a later procedure")
-    REPLANNED = "replanned", _("Re-planned after a protocol change")
     NOT_IN_FOLLOWUP = "not_in_followup", _("Patient not in follow-up")
     RECORDED_LATE = "recorded_late", _("Window closed before the case was recorded")
 
@@ -237,6 +236,8 @@ class SurveyInvitation(models.Model):
 class MessageKind(models.TextChoices):
     INVITATION = "invitation", _("Survey invitation")
     REMINDER = "reminder", _("Survey reminder")
+    # Legacy: one email per due action, before the daily digest replaced it. Nothing creates it
+    # now; it stays only so that messages already stored keep their label (a data decision).
     BONE_HEALTH_REMINDER = "bone_health_reminder", _("Bone-health reminder")
     RED_FLAG_ALERT = "red_flag_alert", _("Red-flag alert")
     OPT_OUT_NOTICE = "opt_out_notice", _("Opt-out notice")

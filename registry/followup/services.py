@@ -198,6 +198,10 @@ def _windows_overlap(a: FollowUpEvent, b: FollowUpEvent) -> bool:
     return a.window_opens_on <= b.window_closes_on and b.window_opens_on <= a.window_closes_on
 
 
+# What "the later procedure leads" changes on an event, either way.
+OVERLAP_FIELDS = ("status", "superseded_by", "status_changed_at", "cancel_cause", "cancel_reason", "updated_at")
+
+
 def _resolve_overlaps(*, patient: Patient, now: datetime) -> None:
     """Apply "the later procedure leads" to the patient's unsent emailed events (module docstring)."""
     events = list(
@@ -224,30 +228,12 @@ def _resolve_overlaps(*, patient: Patient, now: datetime) -> None:
             event.status, event.superseded_by, event.status_changed_at = EventStatus.SUPERSEDED, leader, now
             event.cancel_cause = CancelCause.SUPERSEDED
             event.cancel_reason = f"Superseded by the {leader.event_code} survey of a later procedure."
-            event.save(
-                update_fields=[
-                    "status",
-                    "superseded_by",
-                    "status_changed_at",
-                    "cancel_cause",
-                    "cancel_reason",
-                    "updated_at",
-                ]
-            )
+            event.save(update_fields=OVERLAP_FIELDS)
             live = [e for e in live if e.id != event.id]
         elif leader is None and event.status == EventStatus.SUPERSEDED:
             event.status, event.superseded_by, event.status_changed_at = EventStatus.SCHEDULED, None, now
             event.cancel_cause, event.cancel_reason = "", ""
-            event.save(
-                update_fields=[
-                    "status",
-                    "superseded_by",
-                    "status_changed_at",
-                    "cancel_cause",
-                    "cancel_reason",
-                    "updated_at",
-                ]
-            )
+            event.save(update_fields=OVERLAP_FIELDS)
 
 
 def _months_before(day: date, months: int) -> date:

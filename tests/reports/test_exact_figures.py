@@ -221,9 +221,9 @@ def test_a_survey_missed_before_the_withdrawal_stays_missed(
 def test_a_cancellation_for_another_cause_is_not_censoring(followed_case, site_a):
     from registry.followup.models import FollowUpEvent
 
-    # Re-planned after a protocol change: the event is not counted at all, whatever its note says.
+    # Closed because the patient was not in follow-up: not counted at all, whatever its note says.
     FollowUpEvent.objects.filter(event_code="m3").update(
-        status="cancelled", cancel_cause="replanned", cancel_reason="Patient deceased? no: re-planned",
+        status="cancelled", cancel_cause="not_in_followup", cancel_reason="Patient deceased? no: not in follow-up",
         status_changed_at=_moment(dt.date(2026, 3, 1)),
     )  # fmt: skip
 
