@@ -42,6 +42,7 @@ def test_change_through_the_admin_records_the_logged_in_user(client_for, admin_u
             "send_from": "09:00",
             "send_until": "19:00",
             "send_weekdays": "12345",
+            "staff_language": site_a.staff_language,
         },
     )
 
