@@ -181,7 +181,11 @@ def quarterly_document(
     # registry's report is read by administrators only (reports.selectors), who see every figure.
     cumulative_metrics = compute_all(cumulative, outcome_figures=outcome_figures(None))
     if site is not None:
-        contained = [quarter_metrics, *(compute_all(f) for f in contained_releases(cumulative, start=start))]
+        # The guard reads only counts, denominators and n of the releases it compares with.
+        contained = [
+            quarter_metrics,
+            *(compute_all(f, counts_only=True) for f in contained_releases(cumulative, start=start)),
+        ]
         cumulative_metrics = guard_differences(cumulative_metrics, contained=contained)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
     with reading_replica():

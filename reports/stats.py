@@ -154,9 +154,11 @@ def _present_values(values: Iterable[object]) -> np.ndarray:
     return np.asarray(present, dtype=float)
 
 
-def mean_summary(values: Iterable[object], *, scale: int | None = None) -> MeanSummary:
+def mean_summary(values: Iterable[object], *, scale: int | None = None, counts_only: bool = False) -> MeanSummary:
     """With ``scale``, every value times ``scale`` is a whole number (module docstring): the
-    summary is exact."""
+    summary is exact. ``counts_only``: the number of values only (``count_summary``)."""
+    if counts_only:
+        return count_summary(len(_present_values(values)))
     present = _present_values(values)
     n = len(present)
     if n == 0:
@@ -168,6 +170,12 @@ def mean_summary(values: Iterable[object], *, scale: int | None = None) -> MeanS
     array = np.asarray(present, dtype=float)
     sd = float(array.std(ddof=1)) if n > 1 else None
     return summary_from_aggregates(n, float(array.mean()), sd, float(array.min()), float(array.max()))
+
+
+def count_summary(n: int) -> MeanSummary:
+    """Only the number of values (the disclosure guard's reference releases need no more,
+    ``reports.disclosure``): the mean, spread and interval are left out (None)."""
+    return MeanSummary(n=int(n), mean=None, sd=None, ci_low=None, ci_high=None, min=None, max=None)
 
 
 def summary_from_aggregates(
