@@ -127,12 +127,14 @@ def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: 
 
 
 def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
-    """Put the unfiltered dashboard of every active site, and of the whole registry, in the cache,
-    with its new-fracture section (Kaplan–Meier, ``fracture_outcomes.dashboard_snapshots_store``).
+    """Put the dashboard each user opens first in the cache, with its new-fracture section
+    (Kaplan–Meier, ``fracture_outcomes.dashboard_snapshots_store``): the whole registry as
+    administrators see it, each active site as its coordinators see it (all time, as known today),
+    and each site as its reviewers see it (``reviewer_default_view``: the last completed quarter,
+    as known at its end, small cells hidden).
 
-    One load of the whole registry serves them all: a site's figures are its slice of the
-    registry's frames, as in the quarterly reports. Each site is stored as its coordinators see it
-    and as its reviewers see it (small cells hidden); the registry as administrators see it.
+    Two loads of the whole registry serve them all (today's, and as known at the end of the last
+    quarter): a site's figures are its slice of the registry's frames, as in the quarterly reports.
     Returns how many dashboards were stored. Needs a cache shared by web and worker (``CACHE_URL``).
     """
     as_of = as_of or timezone.localdate()
@@ -144,19 +146,37 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
     }
     site_ids = list(Site.objects.filter(active=True).order_by("id").values_list("id", flat=True))
     for site_id in site_ids:
-        site_frames = frames.for_sites([site_id])
-        for suppress in (False, True):
-            cohort = CohortFilter(site_ids=(site_id,))
-            key = dashboard_cache_key(cohort, as_of, suppress=suppress, funnel=False)
-            stored[key] = _dashboard_build(site_frames, cohort=cohort, suppress=suppress, funnel=False)
+        cohort = CohortFilter(site_ids=(site_id,))
+        key = dashboard_cache_key(cohort, as_of, suppress=False, funnel=False)
+        stored[key] = _dashboard_build(frames.for_sites([site_id]), cohort=cohort, suppress=False, funnel=False)
+    reviewer_views = [reviewer_default_view(site_id, today=as_of) for site_id in site_ids]
+    if reviewer_views:
+        known_then = reviewer_views[0][1]
+        quarter_frames = load_frames(CohortFilter(), as_of=known_then)
+        for cohort, _ in reviewer_views:
+            sliced = quarter_frames.for_sites(list(cohort.site_ids)).performed_between(
+                cohort.performed_from, cohort.performed_to
+            )
+            key = dashboard_cache_key(cohort, known_then, suppress=True, funnel=False)
+            stored[key] = _dashboard_build(sliced, cohort=cohort, suppress=True, funnel=False)
     cache.set_many(stored, DASHBOARD_SNAPSHOT_SECONDS)
     fracture_outcomes.dashboard_snapshots_store(
-        [(CohortFilter(), False)]
-        + [(CohortFilter(site_ids=(site_id,)), suppress) for site_id in site_ids for suppress in (False, True)],
+        [(CohortFilter(), False)] + [(CohortFilter(site_ids=(site_id,)), False) for site_id in site_ids],
         as_of=as_of,
         seconds=DASHBOARD_SNAPSHOT_SECONDS,
     )
+    if reviewer_views:
+        fracture_outcomes.dashboard_snapshots_store(
+            [(cohort, True) for cohort, _ in reviewer_views], as_of=known_then, seconds=DASHBOARD_SNAPSHOT_SECONDS
+        )
     return len(stored)
+
+
+def reviewer_default_view(site_id: int, *, today: dt.date) -> tuple[CohortFilter, dt.date]:
+    """What a reviewer of one site sees on opening the dashboard: the last completed quarter,
+    as known at its end (``reports.forms``), and that day."""
+    start, end = quarter_bounds(*previous_quarter(today))
+    return CohortFilter(site_ids=(site_id,), performed_from=start, performed_to=end), end
 
 
 def quarterly_document(
