@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Case, Exists, F, Max, OuterRef, PositiveSmallIntegerField, Q, When
 
 from registry.followup import clock, lifecycle, queueing, services, staffmail
 from registry.followup.emails import build_email
@@ -434,32 +434,30 @@ class DispatchInterrupted(Exception):
         self.accepted, self.unsent = accepted, unsent
 
 
-_CLAIM_SQL = """
-UPDATE followup_outboundmessage AS m
-   SET status = %(sending)s, claimed_at = %(now)s, claimed_by = %(owner)s,
-       attempts = CASE WHEN m.status = %(pending)s THEN m.attempts + 1 ELSE m.attempts END
- WHERE m.id IN (
-       SELECT id FROM followup_outboundmessage
-        WHERE id = ANY(%(ids)s)
-          AND (status = %(pending)s OR (%(owner)s <> '' AND status = %(sending)s AND claimed_by = %(owner)s))
-        FOR UPDATE SKIP LOCKED)
-RETURNING m.id
-"""
-
-
 def _claim(*, message_ids: list[int], now: datetime, owner: str) -> list[int]:
-    """One statement: the rows still pending (and, for a retried task, the rows it claimed itself
-    and could not give back) become ``sending``; rows another worker holds or has sent are skipped."""
-    params = {
-        "ids": list(message_ids),
-        "now": now,
-        "owner": owner,
-        "pending": MessageStatus.PENDING,
-        "sending": MessageStatus.SENDING,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
-        return [row[0] for row in cursor.fetchall()]
+    """The rows still pending (and, for a retried task, the rows it claimed itself and could not
+    give back) become ``sending``; rows another worker holds or has sent are skipped. Runs inside
+    the caller's transaction: the rows are locked (skipping locked ones) then updated in one
+    statement, on PostgreSQL and on SQLite (the demo) alike."""
+    claimable = Q(status=MessageStatus.PENDING)
+    if owner:
+        claimable |= Q(status=MessageStatus.SENDING, claimed_by=owner)
+    ids = list(
+        OutboundMessage.objects.select_for_update(skip_locked=True)
+        .filter(claimable, pk__in=message_ids)
+        .values_list("pk", flat=True)
+    )
+    OutboundMessage.objects.filter(pk__in=ids).update(
+        status=MessageStatus.SENDING,
+        claimed_at=now,
+        claimed_by=owner,
+        attempts=Case(
+            When(status=MessageStatus.PENDING, then=F("attempts") + 1),
+            default=F("attempts"),
+            output_field=PositiveSmallIntegerField(),
+        ),
+    )
+    return ids
 
 
 def messages_send(
@@ -529,19 +527,11 @@ def _record_sent(messages: list[OutboundMessage], now: datetime) -> list[int]:
 
 def _mark_sent_many(messages: list[OutboundMessage], now: datetime) -> None:
     # Each row keeps the address it was sent to (the patient's address at sending time).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE followup_outboundmessage AS m SET status = %s, sent_at = %s, last_error = '', "
-            "to_address = v.address FROM unnest(%s::bigint[], %s::text[]) AS v(id, address) "
-            "WHERE m.id = v.id AND m.status = %s",
-            [
-                MessageStatus.SENT,
-                now,
-                [m.pk for m in messages],
-                [m.to_address for m in messages],
-                MessageStatus.SENDING,
-            ],
-        )
+    with transaction.atomic():
+        for message in messages:
+            OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+                status=MessageStatus.SENT, sent_at=now, last_error="", to_address=message.to_address
+            )
 
 
 def _give_back(ids: list[int]) -> list[int]:
