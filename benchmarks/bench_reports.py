@@ -134,7 +134,7 @@ FROM patients_patient pt WHERE pt.id = ev.patient_id AND ev.status = 'cancelled'
 
 RESPONSE_COLUMNS = """
     (patient_id, procedure_id, event_id, event_code, source, collected_on, language, vas, odi_answers,
-     odi_percent, odi_answered, odi_complete, karnofsky, red_flag_answers, red_flags, new_fracture,
+     odi_percent, odi_answered, odi_complete, odi_total_only, karnofsky, red_flag_answers, red_flags, new_fracture,
      osteoporosis_therapy_taken, analgesic_use, followup_answers, entered_by_id, submitted_at,
      created_at, updated_at)
 """
@@ -146,7 +146,7 @@ SCORE_SQL = """
     '{}'::jsonb,
     2 * round(least(50, greatest(0, CASE ev.event_code WHEN 'baseline' THEN 35 WHEN 'early' THEN 17.5
         WHEN 'm3' THEN 16 ELSE 15 END + 9 * (random() + random() + random() - 1.5)))::numeric),
-    10, true, NULL, '{}'::jsonb, '[]'::jsonb, NULL,
+    10, true, false, NULL, '{}'::jsonb, '[]'::jsonb, NULL,
     CASE WHEN ev.event_code IN ('m3', 'm12') THEN random() < 0.6 ELSE NULL END,
     '', '{}'::jsonb, NULL, now(), now(), now()
 """
@@ -218,9 +218,13 @@ def build_cohort(rebuild: bool) -> None:
                 "patients_bonehealthaction, procedures_cementleak, procedures_complication, "
                 "procedures_treatedlevel, procedures_procedure, patients_consentevent, patients_patient CASCADE"
             )
-    if counts()["patients"] >= PATIENTS:
+    loaded = counts()
+    if loaded["patients"] >= PATIENTS and loaded["followup_events"]:
         top_up_responses()
         return
+    if loaded["patients"]:
+        # An earlier load stopped before its follow-up: start again rather than time half a registry.
+        return build_cohort(rebuild=True)
     started = time.perf_counter()
     sites = [
         Site.objects.get_or_create(
@@ -256,7 +260,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def measure_quarterly() -> dict:
+    from django.conf import settings
     from django.db import connection
 
     from reports import services
@@ -264,15 +274,22 @@ def measure_quarterly() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE reports_quarterlyreport")
     year, quarter = services.previous_quarter(TODAY)
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     reports = services.quarterly_reports_build(year=year, quarter=quarter, today=TODAY)
     seconds = time.perf_counter() - started
     sizes = [(len(r.html), len(r.pdf), len(r.xlsx)) for r in reports]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "quarter": f"{year} Q{quarter}",
         "reports": len(reports),
         "seconds": round(seconds, 2),
+        # CPU of the build and of the processes it forked (settings.REPORT_BUILD_PROCESSES): what
+        # the build costs whatever the number of cores; a baseline forks nothing.
+        "cpu_s": round(_cpu_seconds() - cpu_before, 2),
+        "processes": getattr(settings, "REPORT_BUILD_PROCESSES", 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "largest_child_rss_mb": round(children.ru_maxrss / 1024, 1),
         "largest_pdf_kb": round(max(s[1] for s in sizes) / 1024, 1),
         "largest_xlsx_kb": round(max(s[2] for s in sizes) / 1024, 1),
     }
@@ -336,7 +353,7 @@ def compare_quarterly(baseline_code: str, pairs: int) -> None:
     """The quarterly build of the ``reports`` package in ``baseline_code`` and of this tree's,
     alternately on the same database, each pair with the machine's load and this tree's time as a
     ratio of the baseline's; then the medians."""
-    ratios, times = [], {"baseline": [], "this tree": []}
+    ratios, cpu_ratios, times = [], [], {"baseline": [], "this tree": []}
     for pair in range(1, pairs + 1):
         load = load_average()
         baseline = child("quarterly", 0, code=baseline_code)
@@ -344,16 +361,20 @@ def compare_quarterly(baseline_code: str, pairs: int) -> None:
         times["baseline"].append(baseline["seconds"])
         times["this tree"].append(current["seconds"])
         ratios.append(current["seconds"] / baseline["seconds"])
+        cpu_ratios.append(current["cpu_s"] / baseline["cpu_s"])
         print(
-            f"pair {pair} (load {load} -> {load_average()}): baseline {baseline['seconds']:.1f} s "
-            f"({baseline['peak_rss_mb']:.0f} MB, PDF {baseline['largest_pdf_kb']:.0f} KB), "
-            f"this tree {current['seconds']:.1f} s ({current['peak_rss_mb']:.0f} MB, "
-            f"PDF {current['largest_pdf_kb']:.0f} KB): ratio {ratios[-1]:.2f}",
+            f"pair {pair} (load {load} -> {load_average()}): baseline {baseline['seconds']:.1f} s, "
+            f"CPU {baseline['cpu_s']:.1f} s ({baseline['peak_rss_mb']:.0f} MB, PDF {baseline['largest_pdf_kb']:.0f} KB), "
+            f"this tree {current['seconds']:.1f} s, CPU {current['cpu_s']:.1f} s in {current['processes']} "
+            f"processes ({current['peak_rss_mb']:.0f} MB + children of at most "
+            f"{current['largest_child_rss_mb']:.0f} MB, PDF {current['largest_pdf_kb']:.0f} KB): "
+            f"ratio {ratios[-1]:.2f} (CPU {cpu_ratios[-1]:.2f})",
             flush=True,
         )
     print(
         f"median: baseline {statistics.median(times['baseline']):.1f} s, this tree "
-        f"{statistics.median(times['this tree']):.1f} s, ratio {statistics.median(ratios):.2f}",
+        f"{statistics.median(times['this tree']):.1f} s, ratio {statistics.median(ratios):.2f} "
+        f"(CPU {statistics.median(cpu_ratios):.2f})",
         flush=True,
     )
 

@@ -6,6 +6,7 @@ must then provide ``SECRET_KEY``; see README.md for every variable.
 """
 
 import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -217,6 +218,13 @@ FOLLOWUP_SEND_MAX_ATTEMPTS = env.int("FOLLOWUP_SEND_MAX_ATTEMPTS", default=8)
 FOLLOWUP_REDISPATCH_SECONDS = env.int("FOLLOWUP_REDISPATCH_SECONDS", default=120)
 # A consented procedure still without events this long after it was recorded is planned by the sweep.
 FOLLOWUP_PLAN_GRACE_SECONDS = env.int("FOLLOWUP_PLAN_GRACE_SECONDS", default=120)
+
+# --- Quarterly reports (reports/services.py) -----------------------------------------------------
+# Processes that compose one build's reports (statistics, charts, PDF, XLSX) after one load of
+# the data; each holds one report's working set beside the shared frames (BENCHMARKS.md, "Reports").
+REPORT_BUILD_PROCESSES = env.int("REPORT_BUILD_PROCESSES", default=min(4, os.cpu_count() or 1))
+# A composing process that has not finished by then is stopped and the build fails (and is retried).
+REPORT_BUILD_CHILD_SECONDS = env.int("REPORT_BUILD_CHILD_SECONDS", default=3600)
 
 # --- Site monitoring (reports/site_monitoring.py; DATA_DICTIONARY.md section 6) ------------------
 # Bernoulli CUSUM per site: out-of-control rate = multiple × the benchmark rate; signal at h.

@@ -25,3 +25,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The quarterly build's test cohorts compose in seconds: a stuck composing process fails its test
+# within minutes instead of holding the suite.
+REPORT_BUILD_CHILD_SECONDS = 300

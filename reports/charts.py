@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import PIL.Image  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from reports import benchmarks as bm  # noqa: E402
@@ -96,9 +98,16 @@ def _png(figure: Figure, label: str) -> ChartSvg:
     """The chart drawn once as a PNG: embedded as an image in the PDF, and in the stored HTML as
     an inline ``data:`` image (drawing it a second time as SVG would double the charts' cost in a
     quarterly build, BENCHMARKS.md)."""
-    image = io.BytesIO()
     with matplotlib.rc_context(SVG_SETTINGS):
-        figure.savefig(image, format="png", dpi=PNG_DPI, metadata={"Software": None})
+        figure.set_dpi(PNG_DPI)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    # Opaque RGB rather than matplotlib's RGBA: the charts have a white background, and an alpha
+    # channel would make the PDF carry (and reportlab encode) a second, soft-mask image per chart.
+    image = io.BytesIO()
+    PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB").save(
+        image, format="png"
+    )
     png = image.getvalue()
     encoded = base64.b64encode(png).decode("ascii")
     chart = ChartSvg(f'<img class="chart" alt="{escape(label)}" src="data:image/png;base64,{encoded}">')

@@ -172,12 +172,28 @@ def _data_stamp() -> tuple:
 CACHE_SECONDS = 600
 
 
-def section_for(*, procedure_q, site_ids, as_of: dt.date, suppress: bool, with_png: bool = False) -> FractureOutcomes:
-    subjects = fracture_selectors.survival_subjects(
-        procedure_q=procedure_q, as_of=as_of, site_ids=list(site_ids) if site_ids is not None else None
+@dataclass
+class SectionInputs:
+    """What the section reads from the database: the survival subjects and the adjudication counts."""
+
+    subjects: list
+    adjudicated: dict
+
+
+def section_inputs(*, procedure_q, site_ids, as_of: dt.date) -> SectionInputs:
+    sites = list(site_ids) if site_ids is not None else None
+    return SectionInputs(
+        subjects=fracture_selectors.survival_subjects(procedure_q=procedure_q, as_of=as_of, site_ids=sites),
+        adjudicated=fracture_selectors.adjudication_counts(site_ids=sites),
     )
-    counts = fracture_selectors.adjudication_counts(site_ids=list(site_ids) if site_ids is not None else None)
-    return build(subjects, suppress=suppress, adjudicated=counts, with_png=with_png)
+
+
+def build_section(inputs: SectionInputs, *, suppress: bool, with_png: bool = False) -> FractureOutcomes:
+    return build(inputs.subjects, suppress=suppress, adjudicated=inputs.adjudicated, with_png=with_png)
+
+
+def section_for(*, procedure_q, site_ids, as_of: dt.date, suppress: bool) -> FractureOutcomes:
+    return build_section(section_inputs(procedure_q=procedure_q, site_ids=site_ids, as_of=as_of), suppress=suppress)
 
 
 def _snapshot_key(cohort, as_of: dt.date, suppress: bool) -> str:

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
@@ -49,6 +50,10 @@ def _register_fonts() -> None:
         pdfmetrics.registerFont(TTFont(f"{_FONT}-Bold", str(_FONT_DIR / "DejaVuSans-Bold.ttf")))
         _fonts_registered = True
 
+
+# Image streams as binary Flate, not ASCII85 text on top: a quarter smaller, and reportlab's
+# ASCII85 encoder is pure Python without its optional C accelerator (a third of a PDF's time).
+rl_config.useA85 = 0
 
 _CELL_FONT_SIZE = 7.5
 # DejaVu Sans averages a little under 0.6 em per character; padding is 6 pt a side.

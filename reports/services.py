@@ -12,13 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
+import pickle
+import select
+import signal
+import time
+import traceback
 import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mass_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -179,27 +185,60 @@ def reviewer_default_view(site_id: int, *, today: dt.date) -> tuple[CohortFilter
     return CohortFilter(site_ids=(site_id,), performed_from=start, performed_to=end), end
 
 
-def quarterly_document(
+@dataclass
+class QuarterlyInputs:
+    """What one report needs from the database beside the frames, read in the build's own process
+    (``quarterly_inputs``) so that the document can be composed in another (``quarterly_artifacts``)."""
+
+    site: Site | None
+    year: int
+    quarter: int
+    version: int
+    built_at: dt.datetime
+    # Outcome figures from the rollups by the first day performed (the quarter's, None for the
+    # cumulative cohort); None where the frames' own figures serve (not as of the quarter's end).
+    outcomes: dict[dt.date | None, dict | None]
+    fractures: fracture_outcomes.SectionInputs
+
+
+def quarterly_inputs(
     frames: Frames, *, site: Site | None, year: int, quarter: int, version: int, built_at: dt.datetime
-) -> ReportDocument:
+) -> QuarterlyInputs:
+    start, end = quarter_bounds(year, quarter)
+    site_ids = None if site is None else (site.id,)
+    outcomes = {}
+    for performed_from in (start, None):
+        # Frames loaded as of the quarter's end take the outcome figures from the rollups; answers
+        # as known on another day than the rollups would sum take the frames' own.
+        cohort = CohortFilter(site_ids=site_ids, performed_from=performed_from, performed_to=end)
+        outcomes[performed_from] = outcomes_from_rollups(cohort, as_of=end) if frames.as_of == end else None
+    with reading_replica():
+        fractures = fracture_outcomes.section_inputs(
+            procedure_q=Q(performed_on__lte=end), site_ids=None if site is None else [site.id], as_of=end
+        )
+    return QuarterlyInputs(
+        site=site,
+        year=year,
+        quarter=quarter,
+        version=version,
+        built_at=built_at,
+        outcomes=outcomes,
+        fractures=fractures,
+    )
+
+
+def quarterly_document(frames: Frames, inputs: QuarterlyInputs) -> ReportDocument:
     """The report of one site (or the registry) from the registry's (or the site's) cumulative
-    frames; frames loaded as of the quarter's end take the outcome figures from the rollups."""
+    frames and what ``quarterly_inputs`` read; no database access (it may run in a child process)."""
+    site, year, quarter = inputs.site, inputs.year, inputs.quarter
     start, end = quarter_bounds(year, quarter)
     cumulative = frames.up_to(end).for_sites(None if site is None else [site.id])
     this_quarter = cumulative.performed_between(start, end)
-    site_ids = None if site is None else (site.id,)
-
-    def outcome_figures(performed_from: dt.date | None) -> dict | None:
-        if frames.as_of != end:
-            return None  # Answers as known on another day than the rollups would sum: the frames' own.
-        cohort = CohortFilter(site_ids=site_ids, performed_from=performed_from, performed_to=end)
-        return outcomes_from_rollups(cohort, as_of=end)
-
-    quarter_metrics = compute_all(this_quarter, outcome_figures=outcome_figures(start))
+    quarter_metrics = compute_all(this_quarter, outcome_figures=inputs.outcomes[start])
     # Nothing a reviewer could subtract: the cumulative figures that differ by 1-4 from a quarter's
     # or from the previous quarter's cumulative ones are withheld (reports.disclosure). The whole
     # registry's report is read by administrators only (reports.selectors), who see every figure.
-    cumulative_metrics = compute_all(cumulative, outcome_figures=outcome_figures(None))
+    cumulative_metrics = compute_all(cumulative, outcome_figures=inputs.outcomes[None])
     if site is not None:
         # The guard reads only counts, denominators and n of the releases it compares with.
         contained = [
@@ -208,14 +247,7 @@ def quarterly_document(
         ]
         cumulative_metrics = guard_differences(cumulative_metrics, contained=contained)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
-    with reading_replica():
-        fractures = fracture_outcomes.section_for(
-            procedure_q=Q(performed_on__lte=end),
-            site_ids=None if site is None else [site.id],
-            as_of=end,
-            suppress=True,
-            with_png=True,
-        )
+    fractures = fracture_outcomes.build_section(inputs.fractures, suppress=True, with_png=True)
     cumulative_tables = build_tables(cumulative_metrics, suppress=True)
     with charts.with_png():  # the PDF embeds the same charts as images
         report_charts = _charts(cumulative, cumulative_metrics, suppress=True, funnel=site is None, levels=True)
@@ -225,8 +257,8 @@ def quarterly_document(
         facts=[
             ("Scope", scope),
             ("Quarter", f"{year} Q{quarter} ({start.isoformat()} to {end.isoformat()})"),
-            ("Version", str(version)),
-            ("Built", timezone.localtime(built_at).strftime("%Y-%m-%d %H:%M %Z")),
+            ("Version", str(inputs.version)),
+            ("Built", timezone.localtime(inputs.built_at).strftime("%Y-%m-%d %H:%M %Z")),
             (
                 "Small cells",
                 "Counts of 1–4 are shown as <5 and their rates and intervals withheld; where the hidden "
@@ -294,8 +326,112 @@ def _lock(site_id: int | None, year: int, quarter: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
+@dataclass
+class Artifacts:
+    html: str
+    pdf: bytes
+    xlsx: bytes
+
+
+def quarterly_artifacts(frames: Frames, inputs: QuarterlyInputs) -> Artifacts:
+    """The report's HTML, PDF and XLSX: CPU work only (no database), so it may run in a child."""
+    document = quarterly_document(frames, inputs)
+    return Artifacts(html=render_html(document), pdf=render_pdf(document), xlsx=render_xlsx(document))
+
+
+# A build composes its reports in this many processes (settings.REPORT_BUILD_PROCESSES), its own
+# included: the documents are independent CPU work (statistics, charts, PDF, XLSX) over one load of
+# the frames. The others are forked after the load and the database reads, so they share the frames
+# without copying them and never touch the database; each returns its artifacts through a pipe and
+# the build stores them. A plain fork, not a pool: a Celery worker's process may not start
+# multiprocessing children, and a pool's helper threads are more than a dozen documents need.
+
+
+def _no_database(execute, sql, params, many, context):
+    raise RuntimeError("A quarterly build's composing process must not use the database.")
+
+
+def _composed_in_child(frames: Frames, inputs: list[QuarterlyInputs], share: range, write: int) -> None:
+    """The body of a forked child: never returns."""
+    status = 1
+    try:
+        # The parent's database sockets stay the parent's: never written from here (the protocol
+        # would interleave), and a query fails loudly rather than reading other data.
+        for alias in connections:
+            connections[alias].connection = None
+            connections[alias].execute_wrappers.append(_no_database)
+        try:
+            payload = pickle.dumps((True, [quarterly_artifacts(frames, inputs[index]) for index in share]))
+            status = 0
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+            payload = pickle.dumps((False, traceback.format_exc()))
+        with os.fdopen(write, "wb") as pipe:
+            pipe.write(payload)
+    finally:
+        os._exit(status)  # no atexit, no finalisers: the parent's connections and files stay open
+
+
+def _read_until(read: int, deadline: float) -> bytes | None:
+    """Everything the child writes to ``read`` until it closes it; None if it is still open at
+    ``deadline`` (a child stuck for good must not hold the build, and the worker, forever)."""
+    chunks = []
+    with os.fdopen(read, "rb", buffering=0) as pipe:
+        while True:
+            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = pipe.read(1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def artifacts_for_all(frames: Frames, inputs: list[QuarterlyInputs], *, processes: int) -> list[Artifacts]:
+    """``quarterly_artifacts`` of each of ``inputs``, in order, composed by ``processes`` processes."""
+    processes = max(1, min(processes, len(inputs)))
+    shares = [range(first, len(inputs), processes) for first in range(processes)]
+    children = []
+    for share in shares[1:]:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            _composed_in_child(frames, inputs, share, write)
+        os.close(write)
+        children.append((pid, read, share))
+    results: list[Artifacts | None] = [None] * len(inputs)
+    failures = []
+    try:
+        for index in shares[0]:
+            results[index] = quarterly_artifacts(frames, inputs[index])
+    finally:
+        # Every child is read to the end and reaped, whatever happened here.
+        deadline = time.monotonic() + settings.REPORT_BUILD_CHILD_SECONDS
+        for pid, read, share in children:
+            payload = _read_until(read, deadline)
+            if payload is None:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            if not payload:
+                failures.append(
+                    f"process {pid} did not finish within {settings.REPORT_BUILD_CHILD_SECONDS} s"
+                    if payload is None
+                    else f"process {pid} ended without a result"
+                )
+                continue
+            done, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes, through our own pipe
+            if not done:
+                failures.append(value)
+                continue
+            for index, artifacts in zip(share, value, strict=True):
+                results[index] = artifacts
+    if failures:
+        raise RuntimeError("A quarterly report's composing process failed:\n" + "\n".join(failures))
+    return results
+
+
 def _store(
-    document: ReportDocument, *, site: Site | None, year: int, quarter: int, version: int, built_at, built_by
+    artifacts: Artifacts, *, site: Site | None, year: int, quarter: int, version: int, built_at, built_by
 ) -> QuarterlyReport:
     start, end = quarter_bounds(year, quarter)
     report = QuarterlyReport.objects.create(
@@ -307,9 +443,9 @@ def _store(
         period_end=end,
         built_at=built_at,
         built_by=built_by,
-        html=render_html(document),
-        pdf=render_pdf(document),
-        xlsx=render_xlsx(document),
+        html=artifacts.html,
+        pdf=artifacts.pdf,
+        xlsx=artifacts.xlsx,
     )
     transaction.on_commit(lambda: _queue_notice(report.id))
     return report
@@ -341,20 +477,24 @@ def quarterly_reports_build(*, year: int, quarter: int, today: dt.date | None = 
     if not targets:
         return []
     frames = load_frames(CohortFilter(performed_to=end), as_of=end)
+    built_at = timezone.now()
+    # The registry's report, the largest, first: the processes finish together.
+    inputs = [
+        quarterly_inputs(frames, site=site, year=year, quarter=quarter, version=1, built_at=built_at)
+        for site in sorted(targets, key=lambda site: site is not None)
+    ]
+    artifacts = artifacts_for_all(frames, inputs, processes=settings.REPORT_BUILD_PROCESSES)
     builder = system_user()
     built = []
-    for site in targets:
-        built_at = timezone.now()
-        document = quarterly_document(frames, site=site, year=year, quarter=quarter, version=1, built_at=built_at)
+    for item, made in zip(inputs, artifacts, strict=True):
+        site = item.site
         try:
             with transaction.atomic():
                 _lock(site.id if site else None, year, quarter)
                 if _reports_of(site, year, quarter).exists():
                     continue  # Another run got there first.
                 built.append(
-                    _store(
-                        document, site=site, year=year, quarter=quarter, version=1, built_at=built_at, built_by=builder
-                    )
+                    _store(made, site=site, year=year, quarter=quarter, version=1, built_at=built_at, built_by=builder)
                 )
         except IntegrityError:
             # The constraint caught a writer that did not take the lock: the report exists.
@@ -372,9 +512,15 @@ def quarterly_report_rebuild(*, site: Site | None, year: int, quarter: int, acti
         _lock(site.id if site else None, year, quarter)
         version = (_reports_of(site, year, quarter).aggregate(v=Max("version"))["v"] or 0) + 1
         built_at = timezone.now()
-        document = quarterly_document(frames, site=site, year=year, quarter=quarter, version=version, built_at=built_at)
+        inputs = quarterly_inputs(frames, site=site, year=year, quarter=quarter, version=version, built_at=built_at)
         return _store(
-            document, site=site, year=year, quarter=quarter, version=version, built_at=built_at, built_by=acting_user
+            quarterly_artifacts(frames, inputs),
+            site=site,
+            year=year,
+            quarter=quarter,
+            version=version,
+            built_at=built_at,
+            built_by=acting_user,
         )
 
 

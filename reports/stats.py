@@ -158,7 +158,8 @@ def mean_summary(values: Iterable[object], *, scale: int | None = None, counts_o
     """With ``scale``, every value times ``scale`` is a whole number (module docstring): the
     summary is exact. ``counts_only``: the number of values only (``count_summary``)."""
     if counts_only:
-        return count_summary(len(_present_values(values)))
+        # A Series' count() skips None, NaN, pd.NA and NaT as _present_values does, without copying.
+        return count_summary(values.count() if isinstance(values, pd.Series) else len(_present_values(values)))
     present = _present_values(values)
     n = len(present)
     if n == 0:

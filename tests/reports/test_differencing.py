@@ -176,7 +176,10 @@ def test_quarterly_report_resists_subtraction_in_both_sections(cohort, site_a):
     end = dt.date(2026, 3, 31)
     frames = load_frames(CohortFilter(performed_to=end), as_of=end)
     document = services.quarterly_document(
-        frames, site=site_a, year=2026, quarter=1, version=1, built_at=dt.datetime.now(dt.UTC)
+        frames,
+        services.quarterly_inputs(
+            frames, site=site_a, year=2026, quarter=1, version=1, built_at=dt.datetime.now(dt.UTC)
+        ),
     )
 
     # The report's tables (this quarter, cumulative); the fracture section follows its own rules.
@@ -308,7 +311,10 @@ def report_sections(site, year: int, quarter: int) -> tuple[list, list]:
     end = services.quarter_bounds(year, quarter)[1]
     frames = load_frames(CohortFilter(performed_to=end), as_of=end)
     document = services.quarterly_document(
-        frames, site=site, year=year, quarter=quarter, version=1, built_at=dt.datetime.now(dt.UTC)
+        frames,
+        services.quarterly_inputs(
+            frames, site=site, year=year, quarter=quarter, version=1, built_at=dt.datetime.now(dt.UTC)
+        ),
     )
     return document.sections[0].tables, document.sections[1].tables
 

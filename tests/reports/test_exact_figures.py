@@ -245,7 +245,10 @@ def test_a_quarter_rebuilt_later_shows_what_was_known_at_its_end(
     def quarter_figures():
         frames = load_frames(CohortFilter(performed_to=quarter_end), as_of=quarter_end)
         document = services.quarterly_document(
-            frames, site=site_a, year=2026, quarter=1, version=1, built_at=_moment(quarter_end)
+            frames,
+            services.quarterly_inputs(
+                frames, site=site_a, year=2026, quarter=1, version=1, built_at=_moment(quarter_end)
+            ),
         )
         return [(table.key, table.rows) for section in document.sections for table in section.tables]
 

@@ -351,7 +351,10 @@ def test_quarterly_report_shows_the_quarter_and_the_cumulative_cohort_with_small
     frames = load_frames(CohortFilter(performed_to=end), as_of=end)
 
     document = services.quarterly_document(
-        frames, site=site_a, year=2026, quarter=1, version=1, built_at=dt.datetime.now(dt.UTC)
+        frames,
+        services.quarterly_inputs(
+            frames, site=site_a, year=2026, quarter=1, version=1, built_at=dt.datetime.now(dt.UTC)
+        ),
     )
 
     quarter, cumulative = document.sections[:2]
