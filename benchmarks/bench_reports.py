@@ -134,7 +134,7 @@ FROM patients_patient pt WHERE pt.id = ev.patient_id AND ev.status = 'cancelled'
 
 RESPONSE_COLUMNS = """
     (patient_id, procedure_id, event_id, event_code, source, collected_on, language, vas, odi_answers,
-     odi_percent, odi_answered, odi_complete, karnofsky, red_flag_answers, red_flags, new_fracture,
+     odi_percent, odi_answered, odi_complete, odi_total_only, karnofsky, red_flag_answers, red_flags, new_fracture,
      osteoporosis_therapy_taken, analgesic_use, followup_answers, entered_by_id, submitted_at,
      created_at, updated_at)
 """
@@ -146,7 +146,7 @@ SCORE_SQL = """
     '{}'::jsonb,
     2 * round(least(50, greatest(0, CASE ev.event_code WHEN 'baseline' THEN 35 WHEN 'early' THEN 17.5
         WHEN 'm3' THEN 16 ELSE 15 END + 9 * (random() + random() + random() - 1.5)))::numeric),
-    10, true, NULL, '{}'::jsonb, '[]'::jsonb, NULL,
+    10, true, false, NULL, '{}'::jsonb, '[]'::jsonb, NULL,
     CASE WHEN ev.event_code IN ('m3', 'm12') THEN random() < 0.6 ELSE NULL END,
     '', '{}'::jsonb, NULL, now(), now(), now()
 """
