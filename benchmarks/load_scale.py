@@ -13,8 +13,8 @@ consistent set of patients, procedures, levels, complications and leaks. Study i
 e-mail addresses are renumbered (``code-number + k * seed``) so the unique constraints hold; each
 site's ``next_study_number`` is moved past the largest one. Follow-up events, survey responses
 (six per patient on average) and bone-health actions are then written over the whole cohort by
-the set-based SQL of ``benchmarks/bench_reports.py``. The size is rounded down to a multiple of
-the seed.
+the set-based SQL of ``benchmarks/bench_reports.py``, in one pass: every value is written by its
+``INSERT`` (no ``UPDATE`` afterwards). The size is rounded down to a multiple of the seed.
 
 Every constraint and trigger stays on: the rows go through the check constraints, unique
 indexes, foreign keys (checked at each table's commit) and triggers of a migrated database.

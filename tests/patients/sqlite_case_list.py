@@ -31,7 +31,7 @@ def found(**filters) -> list[str]:
 
 
 with connection.cursor() as cursor:
-    indexes = {index for index in connection.introspection.get_constraints(cursor, "patients_patient")}
+    indexes = set(connection.introspection.get_constraints(cursor, "patients_patient"))
 print(
     json.dumps(
         {
