@@ -175,6 +175,7 @@ class LesionType(models.TextChoices):
 
 T_SCORE_MIN, T_SCORE_MAX = Decimal("-7.0"), Decimal("4.0")
 KARNOFSKY_VALUES = tuple(range(0, 101, 10))
+AGE_MIN, AGE_MAX = 18, 110
 
 
 class FollowUpStatus(models.TextChoices):
@@ -204,7 +205,6 @@ FOLLOWUP_STATUS = models.Case(
     default=models.Value(FollowUpStatus.ACTIVE.value),
     output_field=models.CharField(),
 )
-AGE_MIN, AGE_MAX = 18, 110
 
 
 def validate_karnofsky(value: int | None) -> None:

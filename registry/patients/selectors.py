@@ -22,6 +22,7 @@ from registry.patients.models import (
 
 
 def followup_status_of(patient: Patient) -> str:
+    """The rules of ``patients.models.FOLLOWUP_STATUS`` (the list's filter), read from a loaded patient."""
     if patient.deceased_on:
         return FollowUpStatus.DECEASED
     if patient.consent_status in (ConsentStatus.WITHDRAWN, ConsentStatus.DECLINED, ConsentStatus.PENDING):

@@ -4,14 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0010_name_search_one_text'),
+        ("patients", "0010_name_search_one_text"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(models.Case(models.When(deceased_on__isnull=False, then=models.Value('deceased')), models.When(consent_status__in=('withdrawn', 'declined', 'pending'), then=models.F('consent_status')), models.When(contact_opt_out=True, then=models.Value('opted_out')), default=models.Value('active'), output_field=models.CharField()), models.F('id'), name='patient_followup_status_idx'),
+            model_name="patient",
+            index=models.Index(
+                models.Case(
+                    models.When(deceased_on__isnull=False, then=models.Value("deceased")),
+                    models.When(
+                        consent_status__in=("withdrawn", "declined", "pending"), then=models.F("consent_status")
+                    ),
+                    models.When(contact_opt_out=True, then=models.Value("opted_out")),
+                    default=models.Value("active"),
+                    output_field=models.CharField(),
+                ),
+                models.F("id"),
+                name="patient_followup_status_idx",
+            ),
         ),
     ]
