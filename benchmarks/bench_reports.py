@@ -109,7 +109,19 @@ SELECT p.id, p.patient_id, p.site_id, e.id, e.code,
        p.performed_on + e.window_start_day,
        CASE WHEN e.invite_day IS NULL THEN NULL ELSE p.performed_on + e.invite_day END,
        p.performed_on + e.window_end_day,
-       CASE
+       s.status,
+       -- When the status was set: a closed window the day after it closed (what the sweep does).
+       LEAST(p.performed_on + e.window_end_day + 1, %(today)s) + time '12:00',
+       -- Why a cancelled event was cancelled, in the same INSERT (no UPDATE of every event after).
+       CASE WHEN s.status <> 'cancelled' THEN '' WHEN pt.deceased_on IS NOT NULL THEN 'deceased' ELSE 'withdrawn' END,
+       CASE WHEN s.status <> 'cancelled' THEN ''
+            WHEN pt.deceased_on IS NOT NULL THEN 'Patient deceased.' ELSE 'Patient withdrew consent.' END,
+       now(), now()
+FROM procedures_procedure p
+JOIN patients_patient pt ON pt.id = p.patient_id
+JOIN followup_protocolevent e ON e.protocol_id = (SELECT id FROM followup_followupprotocol WHERE is_default)
+-- One draw per event (a subquery with random() is not inlined), read by the status and its cause.
+CROSS JOIN LATERAL (SELECT CASE
          WHEN e.code = 'baseline' THEN CASE WHEN random() < 0.95 THEN 'completed' ELSE 'missed' END
          WHEN p.performed_on + e.window_end_day < %(today)s
            THEN CASE WHEN pt.deceased_on IS NOT NULL AND pt.deceased_on <= p.performed_on + e.window_end_day
@@ -118,18 +130,7 @@ SELECT p.id, p.patient_id, p.site_id, e.id, e.code,
          WHEN pt.consent_status = 'withdrawn' OR pt.deceased_on IS NOT NULL THEN 'cancelled'
          WHEN p.performed_on + e.invite_day <= %(today)s THEN 'invited'
          ELSE 'scheduled'
-       END,
-       -- When the status was set: a closed window the day after it closed (what the sweep does).
-       LEAST(p.performed_on + e.window_end_day + 1, %(today)s) + time '12:00',
-       '', '',
-       now(), now()
-FROM procedures_procedure p
-JOIN patients_patient pt ON pt.id = p.patient_id
-JOIN followup_protocolevent e ON e.protocol_id = (SELECT id FROM followup_followupprotocol WHERE is_default);
-UPDATE followup_followupevent ev SET cancel_reason = CASE
-    WHEN pt.deceased_on IS NOT NULL THEN 'Patient deceased.' ELSE 'Patient withdrew consent.' END,
-    cancel_cause = CASE WHEN pt.deceased_on IS NOT NULL THEN 'deceased' ELSE 'withdrawn' END
-FROM patients_patient pt WHERE pt.id = ev.patient_id AND ev.status = 'cancelled';
+       END AS status) s;
 """
 
 RESPONSE_COLUMNS = """
@@ -139,7 +140,9 @@ RESPONSE_COLUMNS = """
      created_at, updated_at)
 """
 # VAS and ODI fall from baseline after the procedure (004 Table 2); values clipped to range.
-# ODI is 2 x the sum of ten 0-5 answers, so an even whole percent.
+# ODI is 2 x the sum of ten 0-5 answers, so an even whole percent. Then, in every INSERT: answers
+# were submitted on the day they were collected (reports count them as of then), written with the
+# row (an UPDATE of millions of responses after the INSERT was most of the 1M load).
 SCORE_SQL = """
     round(least(10, greatest(0, CASE ev.event_code WHEN 'baseline' THEN 7.3 WHEN 'early' THEN 3.2
         WHEN 'm3' THEN 2.8 ELSE 3.0 END + 1.6 * (random() + random() + random() - 1.5)))::numeric, 1),
@@ -148,7 +151,7 @@ SCORE_SQL = """
         WHEN 'm3' THEN 16 ELSE 15 END + 9 * (random() + random() + random() - 1.5)))::numeric),
     10, true, false, NULL, '{}'::jsonb, '[]'::jsonb, NULL,
     CASE WHEN ev.event_code IN ('m3', 'm12') THEN random() < 0.6 ELSE NULL END,
-    '', '{}'::jsonb, NULL, now(), now(), now()
+    '', '{}'::jsonb, NULL, c.collected_on + time '12:00', now(), now()
 """
 
 
@@ -162,11 +165,11 @@ SELECT setseed(0.4242);
 INSERT INTO followup_surveyresponse {RESPONSE_COLUMNS}
 SELECT ev.patient_id, ev.procedure_id, ev.id, ev.event_code,
        CASE WHEN random() < 0.6 THEN 'link' ELSE 'phone' END,
-       LEAST(ev.window_closes_on, GREATEST(ev.window_opens_on, COALESCE(ev.invite_on, ev.window_closes_on) + 3)),
-       'en', {SCORE_SQL}
-FROM followup_followupevent ev WHERE ev.status = 'completed';
--- Answers were submitted on the day they were collected (reports count them as of then).
-UPDATE followup_surveyresponse SET submitted_at = collected_on + time '12:00';
+       c.collected_on, 'en', {SCORE_SQL}
+FROM followup_followupevent ev
+CROSS JOIN LATERAL (SELECT LEAST(ev.window_closes_on,
+    GREATEST(ev.window_opens_on, COALESCE(ev.invite_on, ev.window_closes_on) + 3)) AS collected_on) c
+WHERE ev.status = 'completed';
 """)
 # Repeat answers (phone re-contacts after a link answer; no event of their own) up to the
 # response volume of the issue: ``%(extra)s`` rows, at most two per completed event.
@@ -174,28 +177,31 @@ REPEATS_SQL = _with_fragments("""
 SELECT setseed(0.4343);
 INSERT INTO followup_surveyresponse {RESPONSE_COLUMNS}
 SELECT ev.patient_id, ev.procedure_id, NULL, ev.event_code, 'phone',
-       LEAST(ev.window_closes_on, GREATEST(ev.window_opens_on, COALESCE(ev.invite_on, ev.window_closes_on) + 10)),
-       'en', {SCORE_SQL}
-FROM followup_followupevent ev CROSS JOIN generate_series(1, 2) AS repeat
-WHERE ev.status = 'completed'
-ORDER BY md5(ev.id::text || repeat::text)
-LIMIT %(extra)s;
-UPDATE followup_surveyresponse SET submitted_at = collected_on + time '12:00' WHERE event_id IS NULL;
+       c.collected_on, 'en', {SCORE_SQL}
+-- The repeats are chosen first (ids only): sorting the scored rows sorted millions of wide rows.
+FROM (SELECT ev.id FROM followup_followupevent ev CROSS JOIN generate_series(1, 2) AS repeat
+      WHERE ev.status = 'completed' ORDER BY md5(ev.id::text || repeat::text) LIMIT %(extra)s) chosen
+JOIN followup_followupevent ev ON ev.id = chosen.id
+CROSS JOIN LATERAL (SELECT LEAST(ev.window_closes_on,
+    GREATEST(ev.window_opens_on, COALESCE(ev.invite_on, ev.window_closes_on) + 10)) AS collected_on) c;
 """)
 BONE_SQL = """
 SELECT setseed(0.77);
 INSERT INTO patients_bonehealthaction
     (patient_id, procedure_id, kind, status, due_on, done_on, t_score, therapy, note, acted_by_id,
      last_reminded_at, reminders_sent, created_at, updated_at)
-SELECT p.patient_id, p.id, k.kind, s.status, p.performed_on + k.days,
-       CASE WHEN s.status = 'done' THEN p.performed_on + k.days + (random() * 40 - 20)::int END,
+SELECT a.patient_id, a.procedure_id, a.kind, a.status, a.due_on,
+       -- Done within 20 days of due, never after today.
+       CASE WHEN a.status = 'done' THEN LEAST(a.due_on + (random() * 40 - 20)::int, %(today)s) END,
        NULL, '', '', NULL, NULL, 0, now(), now()
-FROM procedures_procedure p
-CROSS JOIN (VALUES ('dxa', 60), ('osteoporosis_therapy', 90)) AS k(kind, days)
-CROSS JOIN LATERAL (SELECT CASE WHEN random() < 0.65 THEN 'done' WHEN random() < 0.3 THEN 'declined'
-                                ELSE 'due' END AS status) s
-WHERE p.indication = 'osteoporotic';
-UPDATE patients_bonehealthaction SET done_on = LEAST(done_on, %(today)s) WHERE done_on IS NOT NULL;
+FROM (SELECT p.patient_id, p.id AS procedure_id, k.kind, p.performed_on + k.days AS due_on,
+             CASE WHEN random() < 0.65 THEN 'done' WHEN random() < 0.3 THEN 'declined' ELSE 'due' END AS status
+      FROM procedures_procedure p
+      CROSS JOIN (VALUES ('dxa', 60), ('osteoporosis_therapy', 90)) AS k(kind, days)
+      WHERE p.indication = 'osteoporotic'
+      -- A status drawn once per action (OFFSET 0 keeps the subquery from being inlined). An
+      -- uncorrelated LATERAL drew once for all, so every action was 'done'.
+      OFFSET 0) a;
 """
 
 

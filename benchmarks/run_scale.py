@@ -187,6 +187,19 @@ def _replay(statements: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def _explain(path: str, label: str, statements: list[str]) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of a case's list queries (the bounded count, the page of ids, the
+    page's rows), appended to ``path``: which index serves each filter."""
+    from django.db import connection, transaction
+
+    with open(path, "a") as out, transaction.atomic(), connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            out.write(f"## {label}\n{sql}\n{plan}\n\n")
+        transaction.set_rollback(True)
+
+
 def step_case_pages(args) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -195,8 +208,7 @@ def step_case_pages(args) -> dict:
     from django.urls import reverse
 
     from registry.accounts.models import Role, SiteMembership
-    from registry.patients.models import Patient, Site
-    from registry.patients.selectors import FollowUpStatus
+    from registry.patients.models import FollowUpStatus, Patient, Site
     from registry.procedures.models import Indication, ProcedureType
 
     setup_test_environment()
@@ -236,6 +248,8 @@ def step_case_pages(args) -> dict:
             _timed(client, list_url, data)
         selects = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
         sql_s = statistics.median(_replay(selects) for _ in range(5))
+        if args.explain:
+            _explain(args.explain, label, [sql for sql in selects if 'FROM "patients_patient"' in sql])
         rows.append(
             {
                 "measure": f"case {label}",
@@ -336,6 +350,9 @@ def main() -> None:
     parser.add_argument("--dispatch", type=int, default=2000, help="invitations to send")
     parser.add_argument("--concurrency", type=int, default=4, help="celery worker processes for dispatch")
     parser.add_argument("--levels", type=int, default=20000, help="levels for the import step")
+    parser.add_argument(
+        "--explain", help="case_pages: append EXPLAIN (ANALYZE, BUFFERS) of each case's list queries to this file"
+    )
     parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()

@@ -14,8 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.core.models import FREE_TEXT_MAX_LENGTH
 from registry.core.numbers import DecimalCommaFormField
-from registry.patients.models import ConsentStatus, Patient
-from registry.patients.selectors import FollowUpStatus
+from registry.patients.models import ConsentStatus, FollowUpStatus, Patient
 from registry.patients.services import CONSENT_FIELDS, PATIENT_EDITABLE_FIELDS
 
 

@@ -178,6 +178,35 @@ KARNOFSKY_VALUES = tuple(range(0, 101, 10))
 AGE_MIN, AGE_MAX = 18, 110
 
 
+class FollowUpStatus(models.TextChoices):
+    """Whether follow-up may contact the patient, derived from consent, opt-out and death.
+
+    The first that applies wins, in this order. The follow-up app adds per-event statuses on the
+    patient page; this is the patient-level summary the list filters on.
+    """
+
+    DECEASED = "deceased", _("Deceased")
+    WITHDRAWN = "withdrawn", _("Consent withdrawn")
+    DECLINED = "declined", _("Consent declined")
+    PENDING = "pending", _("Consent pending")
+    OPTED_OUT = "opted_out", _("Opted out of emails")
+    ACTIVE = "active", _("In follow-up")
+
+
+# The follow-up status as SQL, for the case list's filter and its index (Patient.Meta.indexes):
+# the same rules as ``patients.selectors.followup_status_of``, which reads it from a loaded patient.
+FOLLOWUP_STATUS = models.Case(
+    models.When(deceased_on__isnull=False, then=models.Value(FollowUpStatus.DECEASED.value)),
+    models.When(
+        consent_status__in=(ConsentStatus.WITHDRAWN.value, ConsentStatus.DECLINED.value, ConsentStatus.PENDING.value),
+        then=models.F("consent_status"),
+    ),
+    models.When(contact_opt_out=True, then=models.Value(FollowUpStatus.OPTED_OUT.value)),
+    default=models.Value(FollowUpStatus.ACTIVE.value),
+    output_field=models.CharField(),
+)
+
+
 def validate_karnofsky(value: int | None) -> None:
     if value is not None and value not in KARNOFSKY_VALUES:
         raise ValidationError(_("Karnofsky is 0–100 in steps of 10."))
@@ -279,6 +308,8 @@ class Patient(TimeStampedModel):
             # The case list walks patients in id order checking their site (newest first, and the
             # merge with a procedure filter): read from the index alone, not the table (issue #14).
             models.Index(fields=["id"], include=["site"], name="patient_id_site_idx"),
+            # A follow-up status filter walks its own patients newest first (issue #14).
+            models.Index(FOLLOWUP_STATUS, models.F("id"), name="patient_followup_status_idx"),
         ]
 
     def __str__(self) -> str:

@@ -26,6 +26,7 @@ from registry.patients.forms import (
     apply_errors,
     fieldsets,
 )
+from registry.patients.models import FollowUpStatus
 from registry.patients.services import PATIENT_EDITABLE_FIELDS
 
 # The search text lives in the session, never in the URL (it may be a name or an MRN).
@@ -72,7 +73,7 @@ def patient_list(request):
     ).requested_page()
     page.object_list = selectors.patient_list_rows(patient_ids=list(page.object_list))
     for patient in page.object_list:
-        patient.followup_status = selectors.FollowUpStatus(selectors.followup_status_of(patient))
+        patient.followup_status = FollowUpStatus(selectors.followup_status_of(patient))
     access_log_record(user=request.user, kind=AccessKind.CASE_LIST, rows=len(page.object_list))
     params = request.GET.copy()
     params.pop("page", None)
@@ -99,7 +100,7 @@ def patient_detail(request, pk: int):
         "patients/patient_detail.html",
         {
             "patient": patient,
-            "followup_status": selectors.FollowUpStatus(selectors.followup_status_of(patient)),
+            "followup_status": FollowUpStatus(selectors.followup_status_of(patient)),
             "procedures": selectors.patient_case_history(patient=patient),
             "consent_events": selectors.patient_consent_history(patient=patient),
             "bone_health_actions": selectors.patient_bone_health_actions(patient=patient),

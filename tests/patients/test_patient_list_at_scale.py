@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from registry.core import pagination
-from registry.patients.models import Patient
+from registry.patients.models import ConsentStatus, FollowUpStatus, Patient
+from registry.patients.selectors import followup_status_of
 from tests.factories import PatientFactory, ProcedureFactory
 from tests.procedures.builders import days_ago
 
@@ -117,3 +118,23 @@ def test_a_long_search_says_more_than(client_for, coordinator_a, registry_of_60,
 @pytest.mark.parametrize("value", ["0", "-3", "x", "", "99999999999999999999"])
 def test_a_hostile_page_number_is_bounded(value):
     assert 1 <= pagination.page_number(value) <= pagination.PAGE_NUMBER_MAX
+
+
+def test_each_follow_up_filter_lists_exactly_the_patients_labelled_so(client_for, coordinator_a, site_a):
+    """The filter (SQL, on its index) and the list's label (read from the loaded patient) follow
+    the same rules, for every combination of death, consent and opt-out."""
+    # Given a patient for every combination
+    for deceased in (None, days_ago(30)):
+        for consent in ConsentStatus.values:
+            for opted_out in (False, True):
+                PatientFactory(site=site_a, deceased_on=deceased, consent_status=consent, contact_opt_out=opted_out)
+    client = client_for(coordinator_a)
+    labelled = {p.pk: followup_status_of(p) for p in Patient.objects.all()}
+
+    for status in FollowUpStatus.values:
+        # When the list is filtered by a status
+        page = client.get(LIST, {"followup_status": status}).context["page"]
+
+        # Then it shows exactly the patients whose row says that status
+        assert {p.pk for p in page.object_list} == {pk for pk, label in labelled.items() if label == status}, status
+        assert all(p.followup_status == status for p in page.object_list)
