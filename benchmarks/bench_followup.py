@@ -316,7 +316,7 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
     from django.conf import settings
 
     from registry.celery import app
-    from registry.followup import dispatch, queueing
+    from registry.followup import dispatch, mailer, queueing
     from registry.followup.models import OutboundMessage
 
     now = dt.datetime.combine(today, dt.time(10), tzinfo=ZoneInfo(TZ))
@@ -330,14 +330,14 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
         load_before = os.getloadavg()[0]
         raw_first = _raw_send(prepared, sink)
 
-        dispatch.smtp_connection_drop()
+        mailer.smtp_connection_drop()
         started = time.perf_counter()
         outcomes = {}
         for start in range(0, len(in_process_ids), queueing.SEND_BATCH):
             batch = in_process_ids[start : start + queueing.SEND_BATCH]
             outcomes.update(dispatch.messages_send(message_ids=batch, now=now))
         in_process_s = time.perf_counter() - started
-        dispatch.smtp_connection_drop()
+        mailer.smtp_connection_drop()
         sent_in_process = sum(1 for outcome in outcomes.values() if outcome.status == "sent")
 
         app.control.purge()
