@@ -257,7 +257,10 @@ def step_dispatch(args) -> dict:
 
     if os.environ["CELERY_BROKER_URL"].startswith("memory"):
         raise SystemExit("dispatch needs a real broker: set CELERY_BROKER_URL=redis://...")
-    measured = dispatch_vs_raw(args.dispatch, TODAY, args.concurrency, "prefork")
+    from django.utils import timezone
+
+    # Today, not TODAY: the worker sends on the real clock (windows are opened for the purpose).
+    measured = dispatch_vs_raw(args.dispatch, timezone.localdate(), args.concurrency, "prefork")
     raw = measured["raw_rate"]
     baseline = (
         f"raw send_messages of the same emails {measured['raw_rates'][0]:.0f} / {measured['raw_rates'][1]:.0f} "
