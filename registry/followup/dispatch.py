@@ -506,13 +506,13 @@ class SentMarks:
     def __init__(self, *, now: datetime):
         self.now = now
         self.overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
-        self.in_flight: Future | None = None
+        self.in_flight: tuple[Future, int] | None = None
         self.not_recorded: list[int] = []
 
     def record(self, message: OutboundMessage) -> None:
         self.wait()
         if self.overlap:
-            self.in_flight = _marking_thread().submit(_record_sent, message, self.now)
+            self.in_flight = (_marking_thread().submit(_record_sent, message, self.now), message.pk)
         else:
             self.not_recorded = _record_sent(message, self.now)
 
@@ -524,8 +524,13 @@ class SentMarks:
     def unrecorded(self) -> list[int]:
         """Accepted messages whose ``sent`` could not be recorded (after waiting for the one in flight)."""
         if self.in_flight is not None:
-            future, self.in_flight = self.in_flight, None
-            self.not_recorded = future.result()
+            (future, message_id), self.in_flight = self.in_flight, None
+            try:
+                self.not_recorded = future.result()
+            except Exception:
+                # Not a database outage (a bug): the batch stops here and its retry records it.
+                logger.exception("followup: recording message #%s as sent failed", message_id)
+                self.not_recorded = [message_id]
         return self.not_recorded
 
     def close(self) -> None:
