@@ -236,9 +236,13 @@ class Sink:
 
 
 def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
-    """``n`` pending invitations due now: those --open left, else windows opened for the purpose."""
+    """``n`` pending invitations due now: those --open left, else windows opened for the purpose.
+
+    A window opened for the purpose is moved as a whole so that its invitation day is today: like
+    the invitations of one real day, those of one time point then close on the same day (one
+    rendering per kind, language, site and closing date, as in production)."""
     from registry.followup import dispatch
-    from registry.followup.models import EventStatus, FollowUpEvent, OutboundMessage
+    from registry.followup.models import EventStatus, FollowUpEvent, OutboundMessage, ProtocolEvent
 
     def pending() -> list[int]:
         return list(
@@ -256,7 +260,12 @@ def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
             .order_by("id")
             .values_list("id", flat=True)[: n - len(message_ids)]
         )
-        FollowUpEvent.objects.filter(id__in=ids).update(invite_on=today, window_opens_on=today)
+        for point in ProtocolEvent.objects.filter(invite_day__isnull=False):
+            FollowUpEvent.objects.filter(id__in=ids, protocol_event=point).update(
+                invite_on=today,
+                window_opens_on=today - dt.timedelta(days=point.invite_day - point.window_start_day),
+                window_closes_on=today + dt.timedelta(days=point.window_end_day - point.invite_day),
+            )
         site_ids = list(FollowUpEvent.objects.values_list("site_id", flat=True).distinct())
         dispatch.open_due_windows(now=now, days={today: site_ids})
         message_ids = pending()
@@ -316,7 +325,7 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
     from django.conf import settings
 
     from registry.celery import app
-    from registry.followup import dispatch, queueing
+    from registry.followup import dispatch, mailer, queueing
     from registry.followup.models import OutboundMessage
 
     now = dt.datetime.combine(today, dt.time(10), tzinfo=ZoneInfo(TZ))
@@ -330,14 +339,14 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
         load_before = os.getloadavg()[0]
         raw_first = _raw_send(prepared, sink)
 
-        dispatch.smtp_connection_drop()
+        mailer.smtp_connection_drop()
         started = time.perf_counter()
         outcomes = {}
         for start in range(0, len(in_process_ids), queueing.SEND_BATCH):
             batch = in_process_ids[start : start + queueing.SEND_BATCH]
             outcomes.update(dispatch.messages_send(message_ids=batch, now=now))
         in_process_s = time.perf_counter() - started
-        dispatch.smtp_connection_drop()
+        mailer.smtp_connection_drop()
         sent_in_process = sum(1 for outcome in outcomes.values() if outcome.status == "sent")
 
         app.control.purge()

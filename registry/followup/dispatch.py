@@ -10,7 +10,9 @@ Delivery guarantee, and the window that remains
 A batch of messages goes ``pending → sending`` in one ``UPDATE ... RETURNING`` (rows another
 worker holds are skipped, so only one worker wins each), each message is handed to the SMTP
 server, and each accepted one goes ``sending → sent`` in its own ``UPDATE`` (``MARK_SENT_GROUP``
-is 1) before the next is handed over. If the worker dies before the
+is 1) before the next can be accepted: that ``UPDATE`` commits while the next message is built
+and its envelope and body go out, and the next message's final ``.`` (the moment the server
+accepts it) waits for the commit (``SentMarks``, ``mailer.send``). If the worker dies before the
 server accepted, the row stays ``sending``; after ``FOLLOWUP_SEND_LEASE_SECONDS`` (longer than
 the send task's hard time limit, so its owner is surely dead) the sweep puts it back to
 ``pending`` and it is sent again: nothing is lost. If the broker loses the task (Redis
@@ -28,9 +30,11 @@ them again.
 What remains is the time between the server's 250 and the ``UPDATE ... sent`` committing: a
 worker process killed then causes a second copy, after the lease, of the one message it had just
 handed over (at-least-once; we chose it over at-most-once because a lost invitation costs a time
-point, a duplicate costs a second email). Recording several accepted messages in one ``UPDATE``
-would be faster under load (BENCHMARKS.md, "Follow-up engine": groups of 5 measured) but would
-widen that window to the whole group, so the mark stays one per message.
+point, a duplicate costs a second email). A worker killed while the next message is held before
+its ``.`` closes the connection mid-data, and the server discards that message. Recording several
+accepted messages in one ``UPDATE`` would be faster under load (BENCHMARKS.md, "Follow-up engine":
+groups of 5 measured) but would widen that window to the whole group, so the mark stays one per
+message, and its commit overlaps the next message's exchange instead.
 Every copy carries the
 same deterministic ``Message-ID`` (``emails.message_id_for``), so mail systems that collapse
 duplicates by Message-ID show one message.
@@ -44,15 +48,15 @@ import smtplib
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import get_connection
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import Case, Exists, F, Max, OuterRef, PositiveSmallIntegerField, Q, When
 
-from registry.followup import clock, lifecycle, queueing, services, staffmail
+from registry.followup import clock, lifecycle, mailer, queueing, services, staffmail
 from registry.followup.emails import build_email
 from registry.followup.models import (
     EventStatus,
@@ -81,8 +85,8 @@ PLAN_CURSOR = "plan-unplanned"
 # Retry back-off cap: half the Redis visibility timeout (3,600 s), so a countdown task is never
 # redelivered as "lost" while it is still waiting (tests/test_schedule.py checks the bound).
 MAX_BACKOFF_SECONDS = 1800
-# Accepted messages recorded as sent in one UPDATE per this many: it bounds the duplicate window
-# (a worker killed after a 250 resends at most this many after the lease), so it stays at one.
+# Accepted messages not yet recorded as sent, at most: the duplicate window (a worker killed after
+# a 250 resends at most this many after the lease). It stays at one (SentMarks).
 MARK_SENT_GROUP = 1
 # After the SMTP server accepted a message, how long we keep trying to record it as sent while
 # the database is unreachable (below the send tasks' soft time limits).
@@ -327,10 +331,6 @@ class SendOutcome:
     retry_in: int | None = None
 
 
-class TemporarySendError(Exception):
-    pass
-
-
 def is_temporary(exc: BaseException) -> bool:
     """4xx replies, refused or dropped connections and timeouts are worth another try; 5xx are not."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -339,7 +339,7 @@ def is_temporary(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
     # OSError covers refused and reset connections, timeouts and smtplib's other errors.
-    return isinstance(exc, OSError | TemporarySendError)
+    return isinstance(exc, OSError | mailer.TemporarySendError)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -356,44 +356,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return f"{type(exc).__name__}: {sorted({code for code, _ in exc.recipients.values()})}"
     return f"{type(exc).__name__}: {exc}"[:500]
-
-
-# One SMTP connection per worker process (or thread), reused across sends: the dispatch rate
-# depends on it. The server may close it when idle; a fresh one is then opened once.
-_local = threading.local()
-
-
-def _smtp_send(email) -> None:
-    for attempt in (1, 2):
-        connection = getattr(_local, "connection", None)
-        reused = connection is not None
-        if connection is None:
-            connection = _local.connection = get_connection(fail_silently=False)
-            connection.open()
-        email.connection = connection
-        try:
-            sent = email.send()
-        except smtplib.SMTPServerDisconnected:
-            smtp_connection_drop()
-            if reused and attempt == 1:
-                continue
-            raise
-        except Exception:
-            smtp_connection_drop()
-            raise
-        if sent != 1:
-            raise TemporarySendError("The mail backend accepted nothing.")
-        return
-
-
-def smtp_connection_drop() -> None:
-    """Forget this thread's SMTP connection (after an error, or when the mail server changes)."""
-    connection = getattr(_local, "connection", None)
-    _local.connection = None
-    if connection is not None:
-        # A broken connection may fail to close; it is dropped anyway.
-        with contextlib.suppress(Exception):
-            connection.close()
 
 
 def _stale_reason(message: OutboundMessage, now: datetime) -> str:
@@ -466,9 +428,10 @@ def messages_send(
     """Claim, check and send a batch of messages on one SMTP connection.
 
     One transaction claims the batch (one ``UPDATE ... RETURNING``) and loads everything the checks
-    and the emails read (one ``SELECT``); then each message is handed to the SMTP server, and the
-    accepted ones are recorded as sent in one ``UPDATE`` per ``MARK_SENT_GROUP`` (and at the end).
-    A worker killed half-way leaves the rest ``sending``; the sweep reclaims them after the lease.
+    and the emails read (one ``SELECT``); then each message is handed to the SMTP server and each
+    accepted one is recorded as sent by one ``UPDATE`` (``SentMarks``) before the next can be
+    accepted. A worker killed half-way leaves the rest ``sending``; the sweep reclaims them after
+    the lease.
 
     ``owner`` (the send task's id, the same for its retries) marks the claims, so that a retry takes
     back what it claimed when the database went away before the claims could be given back.
@@ -492,46 +455,126 @@ def messages_send(
         )
     order = {pk: n for n, pk in enumerate(message_ids)}
     messages.sort(key=lambda m: order[m.pk])
-    unmarked: list[OutboundMessage] = []  # accepted by the SMTP server, "sent" not yet recorded
-    for index, message in enumerate(messages):
-        try:
-            outcomes[message.pk] = _send_claimed(message, now)
-        except DATABASE_GONE as exc:
-            # Not handed to the SMTP server: give these back so the retried task (or the sweep) sends them.
-            unsent = _give_back([m.pk for m in messages[index:]])
-            raise DispatchInterrupted(accepted=_record_sent(unmarked, now), unsent=unsent) from exc
-        if outcomes[message.pk].status == "sent":
-            unmarked.append(message)
-        if len(unmarked) >= MARK_SENT_GROUP or index == len(messages) - 1:
-            not_recorded = _record_sent(unmarked, now)
-            if not_recorded:
-                unsent = _give_back([m.pk for m in messages[index + 1 :]])
-                raise DispatchInterrupted(accepted=not_recorded, unsent=unsent)
-            unmarked = []
+    marks = SentMarks(now=now)
+    try:
+        for index, message in enumerate(messages):
+            try:
+                outcomes[message.pk] = _send_claimed(message, now, before_accept=marks.wait)
+            except (*DATABASE_GONE, SentNotRecorded) as exc:
+                # Not accepted by the SMTP server: give these back so the retried task (or the sweep) sends them.
+                unsent = _give_back([m.pk for m in messages[index:]])
+                raise DispatchInterrupted(accepted=marks.unrecorded(), unsent=unsent) from exc
+            if outcomes[message.pk].status == "sent":
+                marks.record(message)
+        not_recorded = marks.unrecorded()
+        if not_recorded:
+            raise DispatchInterrupted(accepted=not_recorded, unsent=[])
+    finally:
+        marks.close()
     return outcomes
 
 
-def _record_sent(messages: list[OutboundMessage], now: datetime) -> list[int]:
-    """Mark accepted messages sent in one ``UPDATE``, retried while the database is away; returns
-    the ids it could not record (the retried task records them, never sends them again)."""
-    if not messages:
-        return []
+class SentNotRecorded(Exception):
+    """The previous accepted message could not be recorded as sent: the next is not accepted."""
+
+
+# Each sending thread's marking thread (its own database connection); see SentMarks.
+_marking = threading.local()
+
+
+def _marking_thread() -> ThreadPoolExecutor:
+    executor = getattr(_marking, "executor", None)
+    if executor is None:
+        executor = _marking.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="followup-mark")
+    return executor
+
+
+class SentMarks:
+    """The ``UPDATE ... sent`` of each accepted message, at most ``MARK_SENT_GROUP`` (one) unrecorded.
+
+    ``record(message)`` starts the message's own ``UPDATE`` (autocommitted: one round trip and its
+    commit); ``wait()`` returns once it committed and is called before the next message can be
+    accepted (``mailer.send``'s ``before_accept``, just before the final ``.``), so a worker killed
+    at any moment leaves at most one accepted message unrecorded, as when the ``UPDATE`` ran
+    before the next message was built. On PostgreSQL, outside a caller's transaction, the
+    ``UPDATE`` runs on the sending thread's marking thread (its own connection), so its commit
+    overlaps the next message's email building and SMTP exchange instead of adding to it
+    (BENCHMARKS.md, "Follow-up engine"). On SQLite (the demo, one writer) or inside a caller's
+    transaction (whose rows another connection cannot see) it runs at once, on this thread.
+    """
+
+    def __init__(self, *, now: datetime):
+        self.now = now
+        self.overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.in_flight: tuple[Future, int] | None = None
+        self.not_recorded: list[int] = []
+
+    def record(self, message: OutboundMessage) -> None:
+        self.wait()
+        if self.overlap:
+            self.in_flight = (_marking_thread().submit(_record_sent, message, self.now), message.pk)
+        else:
+            self.not_recorded = _record_sent(message, self.now)
+
+    def wait(self) -> None:
+        """Return once every accepted message is recorded; ``SentNotRecorded`` if one could not be."""
+        if self.unrecorded():
+            raise SentNotRecorded
+
+    def unrecorded(self) -> list[int]:
+        """Accepted messages whose ``sent`` could not be recorded (after waiting for the one in flight)."""
+        if self.in_flight is not None:
+            (future, message_id), self.in_flight = self.in_flight, None
+            try:
+                self.not_recorded = future.result()
+            except Exception:
+                # Not a database outage (a bug): the batch stops here and its retry records it.
+                logger.exception("followup: recording message #%s as sent failed", message_id)
+                self.not_recorded = [message_id]
+        return self.not_recorded
+
+    def close(self) -> None:
+        """Wait for the mark in flight; the marking connection then follows ``CONN_MAX_AGE`` (as the
+        task's own does after each task)."""
+        if self.overlap:
+            with contextlib.suppress(Exception):
+                self.unrecorded()
+            _marking_thread().submit(close_old_connections).result()
+
+
+def _record_sent(message: OutboundMessage, now: datetime) -> list[int]:
+    """Mark an accepted message sent (one autocommitted ``UPDATE``), retried while the database is
+    away; returns its id if it could not be recorded (the retried task records it, never sends it
+    again)."""
     try:
-        _until_database_answers(lambda: _mark_sent_many(messages, now))
+        _until_database_answers(lambda: _mark_one_sent(message, now))
     except DATABASE_GONE:
-        return [m.pk for m in messages]
-    for message in messages:
-        logger.info("followup: sent %s #%s", message.kind, message.pk)
+        return [message.pk]
+    logger.info("followup: sent %s #%s", message.kind, message.pk)
     return []
 
 
-def _mark_sent_many(messages: list[OutboundMessage], now: datetime) -> None:
-    # Each row keeps the address it was sent to (the patient's address at sending time).
-    with transaction.atomic():
-        for message in messages:
-            OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-                status=MessageStatus.SENT, sent_at=now, last_error="", to_address=message.to_address
-            )
+# One statement per accepted message, in plain SQL that PostgreSQL and SQLite (the demo) both run:
+# the ORM's update() spent about 0.6 ms of Python per message building and compiling it.
+MARK_SENT_SQL = (
+    f"UPDATE {OutboundMessage._meta.db_table} SET status = %s, sent_at = %s, last_error = '', to_address = %s "  # noqa: S608 - our table
+    "WHERE id = %s AND status = %s"
+)
+
+
+def _mark_one_sent(message: OutboundMessage, now: datetime) -> None:
+    # The row keeps the address it was sent to (the patient's address at sending time).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            MARK_SENT_SQL,
+            [
+                MessageStatus.SENT.value,
+                connection.ops.adapt_datetimefield_value(now),
+                message.to_address,
+                message.pk,
+                MessageStatus.SENDING.value,
+            ],
+        )
 
 
 def _give_back(ids: list[int]) -> list[int]:
@@ -576,7 +619,7 @@ def _until_database_answers(write, patience: float = MARK_SENT_PATIENCE) -> None
             pause = min(pause * 2, 2.0)
 
 
-def _send_claimed(message: OutboundMessage, now: datetime) -> SendOutcome:
+def _send_claimed(message: OutboundMessage, now: datetime, *, before_accept) -> SendOutcome:
     reason = _stale_reason(message, now)
     if reason:
         OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
@@ -588,12 +631,12 @@ def _send_claimed(message: OutboundMessage, now: datetime) -> SendOutcome:
         message.to_address, message.language = message.patient.email, message.patient.preferred_language
     try:
         email = build_email(message)
-        _smtp_send(email)
-    except DATABASE_GONE:
+        mailer.send(email, before_accept=before_accept)
+    except (*DATABASE_GONE, SentNotRecorded):
         raise
     except Exception as exc:
         return _send_failed(message, exc, now)
-    # Accepted (250): the caller records it sent with the next group (MARK_SENT_GROUP).
+    # Accepted (250): the caller records it sent before the next one can be accepted.
     return SendOutcome("sent")
 
 

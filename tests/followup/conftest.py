@@ -88,25 +88,25 @@ def smtp_server():
 @pytest.fixture
 def smtp_settings(settings, smtp_server):
     """Send through the real SMTP server in this process (the in-process send path)."""
-    from registry.followup import dispatch
+    from registry.followup import mailer
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     settings.FOLLOWUP_SEND_RETRY_SECONDS = 1
-    dispatch.smtp_connection_drop()
+    mailer.smtp_connection_drop()
     yield smtp_server
-    dispatch.smtp_connection_drop()
+    mailer.smtp_connection_drop()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_mail_connection():
-    from registry.followup import dispatch
+    from registry.followup import mailer
 
-    dispatch.smtp_connection_drop()
+    mailer.smtp_connection_drop()
     yield
-    dispatch.smtp_connection_drop()
+    mailer.smtp_connection_drop()
 
 
 # --- Worker, beat and clock file for the tests with real processes ------------------------------

@@ -6,6 +6,7 @@ import email
 import email.policy
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -52,6 +53,8 @@ class Handler:
     stall_after: int = 0
     stalled: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called with the number accepted so far once a message's data has ended, before the reply.
+    before_reply: Callable[[int], None] | None = None
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
@@ -61,6 +64,8 @@ class Handler:
             while not self.stall.is_set():
                 await asyncio.sleep(0.05)
             return "421 4.3.2 Aborted"
+        if self.before_reply is not None:
+            self.before_reply(len(self.received))
         with self.lock:
             if self.refusing or self.refuse_next > 0:
                 self.refuse_next = max(0, self.refuse_next - 1)

@@ -12,6 +12,7 @@ import signal
 import threading
 
 import factory
+import psycopg
 import pytest
 import redis
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db import connection
 from registry.followup import dispatch
 from registry.followup.emails import message_id_for
 from registry.followup.models import MessageStatus, OutboundMessage
+from tests.conftest import database_url_for_tests
 from tests.factories import PatientFactory
 from tests.followup.conftest import at
 from tests.followup.worker_helpers import settled, sweep_ran_at
@@ -162,3 +164,60 @@ def test_worker_killed_mid_batch_sends_the_rest_after_the_lease_at_most_the_wind
     assert len(counts) == 20
     assert sum(1 for c in counts.values() if c > 1) <= dispatch.MARK_SENT_GROUP
     assert OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENT).count() == 20
+
+
+def test_worker_killed_while_a_sent_mark_waits_resends_that_one_message_and_never_the_held_one(
+    site_a, clock_file, smtp_server, worker_env, start_worker
+):
+    # Given one batch of 20 invitations, and a sink that locks their rows as it accepts the 5th,
+    # so that the 5th's "sent" cannot commit (a slow commit, stretched)
+    ids = _due_invitations(site_a, 20)
+    handler = smtp_server.handler
+    locker = psycopg.connect(database_url_for_tests())
+    handler.before_reply = lambda accepted: (
+        locker.execute("SELECT id FROM followup_outboundmessage WHERE id = ANY(%s) FOR UPDATE", [ids])
+        if accepted == 4
+        else None
+    )
+    doomed = start_worker(env=worker_env, pool="solo")
+    clock_file.set(T0)
+    dispatch.followup_sweep(now=T0)
+    try:
+        wait_for(lambda: _waiting_for_a_lock() > 0, timeout=60, message="the 5th message's mark waiting")
+        # (the 6th message is held before its final "." while that mark waits)
+        assert len(handler.received) == 5
+
+        # When the worker is killed, its database session with it, before the mark commits
+        os.kill(doomed.proc.pid, signal.SIGKILL)
+        doomed.proc.wait(timeout=10)
+        _terminate_lock_waiters()
+    finally:
+        locker.rollback()
+        locker.close()
+    assert OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENT).count() == 4
+    assert len(handler.received) == 5
+
+    # Then after the lease the rest are sent: only the 5th comes twice (the duplicate window)
+    start_worker(env=worker_env, concurrency=1)
+    later = T0 + dt.timedelta(seconds=settings.FOLLOWUP_SEND_LEASE_SECONDS + 1)
+    clock_file.set(later)
+    dispatch.followup_sweep(now=later)
+    wait_for(lambda: settled(minute(11)), timeout=90, message="the rest sent")
+    counts = deliveries(smtp_server)
+    assert len(counts) == 20
+    assert sum(1 for c in counts.values() if c > 1) <= dispatch.MARK_SENT_GROUP
+    assert OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.SENT).count() == 20
+
+
+LOCK_WAITERS = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+
+
+def _waiting_for_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) {LOCK_WAITERS}")  # noqa: S608 - a constant
+        return cursor.fetchone()[0]
+
+
+def _terminate_lock_waiters() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_terminate_backend(pid) {LOCK_WAITERS}")  # noqa: S608 - a constant

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.followup import dispatch
+from registry.followup import dispatch, mailer
 from registry.followup import services as followup_services
 from registry.followup.models import FollowUpEvent, SurveyResponse
 from tests.factories import PatientFactory, ProcedureFactory
@@ -54,9 +54,9 @@ def mail_to_smtp(settings, smtp_server):
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    dispatch.smtp_connection_drop()
+    mailer.smtp_connection_drop()
     yield smtp_server
-    dispatch.smtp_connection_drop()
+    mailer.smtp_connection_drop()
 
 
 def serious_violations(page) -> list[str]:
