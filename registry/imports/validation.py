@@ -273,7 +273,10 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     if header_errors:
         return plan
     parse = CellParser(product_lookup())
-    columns = [(BY_NAME[name], index) for name, index in positions.items()]
+    columns = [(BY_NAME[name], index, name, BY_NAME[name].record) for name, index in positions.items()]
+    # The parser's memory of every (column, text) read inline: a file repeats its values, so most
+    # cells of a large file are a dictionary look-up, not a call.
+    parsed_cells = parse.cache
     patient_rows: dict[str, int] = {}
     level_rows: dict[tuple, int] = {}
 
@@ -291,14 +294,16 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
         }
         raw_of: dict[str, str] = {}
         row_errors: list[RowError] = []
-        for column, index in columns:
-            raw = cells[index] if index < len(cells) else ""
-            raw_of[column.name] = raw
-            value, error = parse(column, raw)
+        width = len(cells)
+        for column, index, name, record in columns:
+            raw = cells[index] if index < width else ""
+            raw_of[name] = raw
+            hit = parsed_cells.get((name, raw))
+            value, error = parse(column, raw) if hit is None else hit
             if error:
-                row_errors.append(RowError(number, column.name, raw, error))
+                row_errors.append(RowError(number, name, raw, error))
             else:
-                parsed[column.record][column.name] = value
+                parsed[record][name] = value
         reaches_procedure = bool(raw_of.get("performed_on") or raw_of.get("level"))
         reaches_level = bool(raw_of.get("level"))
         for record, names in REQUIRED.items():
