@@ -360,7 +360,7 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     for plan_procedure, procedure_id in zip(
         new_procedures, insert_audited(Procedure, procedure_rows, acting_user), strict=True
     ):
-        plan_procedure.existing_id = procedure_id
+        plan_procedure.existing_id, plan_procedure.created = procedure_id, True
 
     new_levels, level_rows = [], []
     for plan_procedure in plan.procedures.values():
