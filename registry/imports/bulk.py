@@ -4,7 +4,7 @@ Rows are plain dicts of field values (``patient_id`` or ``patient=<object>``; a 
 takes its default), not model objects: building a Django object per row and preparing each of its
 values for an ``INSERT`` were most of an import's write time. On PostgreSQL the rows go in by
 ``COPY``, with ids drawn from the table's sequence beforehand (so the plan learns every new id
-without reading the rows back); then one ``INSERT … SELECT`` per batch copies them into the history
+without reading the rows back); then one ``INSERT … SELECT`` copies them into the history
 table (``audit.history_copy``). Elsewhere (the SQLite demo) it is ``bulk_create``. Either way it
 runs inside the import's transaction: all or nothing.
 """
