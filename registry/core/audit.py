@@ -62,7 +62,8 @@ def current_actor():
 def history_copy(*, model, ids: list[int], history_type: str, acting_user=None) -> None:
     """One history row per row of ``ids`` as it now is, copied by the database: the audit trail of a
     set-based write (``bulk_create`` is "+", a bulk ``update`` "~"), which simple-history's signals
-    never see. Plain ``IN`` lists, not PostgreSQL's ``= ANY``: the same SQL runs on SQLite."""
+    never see. On PostgreSQL one statement binds the ids as one array; elsewhere (SQLite) plain
+    ``IN`` lists of ``HISTORY_BATCH_SIZE``."""
     from django.db import connection
     from django.utils import timezone
 
@@ -73,15 +74,18 @@ def history_copy(*, model, ids: list[int], history_type: str, acting_user=None) 
     columns = ", ".join(quote(f.column) for f in history.tracked_fields)
     user = acting_user or current_actor()
     now = timezone.now()
+    insert = (
+        f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
+        f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
+        f"SELECT {columns}, %s, NULL, %s, %s FROM {quote(model._meta.db_table)} "
+    )
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(insert + "WHERE id = ANY(%s) ORDER BY id", [now, history_type, user.pk, list(ids)])
+            return
         for start in range(0, len(ids), HISTORY_BATCH_SIZE):
             batch = ids[start : start + HISTORY_BATCH_SIZE]
-            sql = (
-                f"INSERT INTO {quote(history._meta.db_table)} "  # noqa: S608 - names from the models, values bound
-                f"({columns}, history_date, history_change_reason, history_type, history_user_id) "
-                f"SELECT {columns}, %s, NULL, %s, %s FROM {quote(model._meta.db_table)} "
-                f"WHERE id IN ({', '.join(['%s'] * len(batch))})"
-            )
+            sql = insert + f"WHERE id IN ({', '.join(['%s'] * len(batch))})"
             cursor.execute(sql, [now, history_type, user.pk, *batch])
 
 

@@ -4,7 +4,7 @@ Rows are plain dicts of field values (``patient_id`` or ``patient=<object>``; a 
 takes its default), not model objects: building a Django object per row and preparing each of its
 values for an ``INSERT`` were most of an import's write time. On PostgreSQL the rows go in by
 ``COPY``, with ids drawn from the table's sequence beforehand (so the plan learns every new id
-without reading the rows back); then one ``INSERT … SELECT`` per batch copies them into the history
+without reading the rows back); then one ``INSERT … SELECT`` copies them into the history
 table (``audit.history_copy``). Elsewhere (the SQLite demo) it is ``bulk_create``. Either way it
 runs inside the import's transaction: all or nothing.
 """
@@ -20,15 +20,13 @@ from registry.core.audit import HISTORY_BATCH_SIZE, history_copy
 
 
 def _cell(field: models.Field, value):
+    """A default or a relation/JSON value as COPY takes it (psycopg writes the rest, choices by value)."""
     if value is None:
         return None
     if isinstance(value, models.Model):
         return value.pk
     if isinstance(field, models.JSONField):
         return json.dumps(value, cls=field.encoder)
-    if isinstance(value, str):
-        # TextChoices members are str subclasses: COPY writes their value, as Django would.
-        return str(value)
     return value
 
 
@@ -42,32 +40,38 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> list[int]:
         return [obj.pk for obj in objs]
     now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    missing = object()
-    # (name, attname, default) per column; a row may name a foreign key by either.
-    plan = []
-    for field in fields:
+    # Plain columns are taken as they are (psycopg writes TextChoices members by their value);
+    # only relations (an object or an id, by name or attname) and JSON need converting.
+    plain, converted = [], []
+    for position, field in enumerate(fields, start=1):
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             default = now
         else:
-            default = field.get_default()
-        plan.append((field, field.name, field.attname, _cell(field, default)))
+            default = _cell(field, field.get_default())
+        if field.is_relation or isinstance(field, models.JSONField):
+            converted.append((position, field, field.name, field.attname, default))
+        else:
+            plain.append((field.attname, default))
     table = model._meta.db_table
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in [model._meta.pk, *fields])
+    missing = object()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
         )
         ids = [pk for (pk,) in cursor.fetchall()]
         with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            write_row = copy.write_row
             for pk, row in zip(ids, rows, strict=True):
-                cells = [pk]
-                for field, name, attname, default in plan:
-                    value = row.get(attname, missing)
+                get = row.get
+                cells = [pk, *[get(attname, default) for attname, default in plain]]
+                for position, field, name, attname, default in converted:
+                    value = get(attname, missing)
                     if value is missing:
-                        value = row.get(name, missing)
-                    cells.append(default if value is missing else _cell(field, value))
-                copy.write_row(cells)
+                        value = get(name, missing)
+                    cells.insert(position, default if value is missing else _cell(field, value))
+                write_row(cells)
     return ids
 
 

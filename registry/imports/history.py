@@ -96,7 +96,8 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
     for answer in plan.answers.values():
         if not answer.existing:
             answers_of[answer.procedure_key][answer.time_point] = answer
-    procedure_ids = [procedure.existing_id for procedure in plan.procedures.values()]
+    # Only procedures the registry already had can have events.
+    procedure_ids = [procedure.existing_id for procedure in plan.procedures.values() if not procedure.created]
     existing_events: dict[tuple[int, str], FollowUpEvent] = {}
     # In chunks: SQLite takes at most 32,766 parameters per query.
     for start in range(0, len(procedure_ids), BATCH_SIZE):

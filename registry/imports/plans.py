@@ -66,6 +66,8 @@ class ProcedurePlan:
     values: dict[str, Any]
     levels: list[LevelPlan] = field(default_factory=list)
     existing_id: int | None = None
+    # Written by this commit (its id set by the write): it has no events yet.
+    created: bool = False
 
 
 @dataclass

@@ -65,7 +65,7 @@ from registry.procedures.models import (
     TreatedLevel,
     normalise_lot_number,
 )
-from registry.procedures.services import cement_lot_get_or_create
+from registry.procedures.services import cement_lots_get_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -300,24 +300,15 @@ def _queue_followup(batch_id: int) -> None:
 
 
 def _lots(plan: ImportPlan, acting_user) -> dict[tuple[int, str], CementLot]:
-    wanted: dict[tuple[int, str], tuple] = {}
-    for procedure in plan.procedures.values():
-        for level in procedure.levels:
-            if level.existing_id is None:
-                key = (level.product.pk, normalise_lot_number(level.lot_number))
-                wanted.setdefault(key, (level.product, level.lot_number, level.lot_expires_on))
-    lots = {
-        (lot.product_id, lot.lot_number_normalised): lot
-        for lot in CementLot.objects.filter(
-            product_id__in={key[0] for key in wanted}, lot_number_normalised__in={key[1] for key in wanted}
-        )
-    }
-    for key, (product, lot_number, expires_on) in wanted.items():
-        if key not in lots:
-            lots[key] = cement_lot_get_or_create(
-                product=product, lot_number=lot_number, expires_on=expires_on, acting_user=acting_user
-            )
-    return lots
+    return cement_lots_get_or_create(
+        lots=(
+            (level.product, level.lot_number, level.lot_expires_on)
+            for procedure in plan.procedures.values()
+            for level in procedure.levels
+            if level.existing_id is None
+        ),
+        acting_user=acting_user,
+    )
 
 
 def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
@@ -369,7 +360,7 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     for plan_procedure, procedure_id in zip(
         new_procedures, insert_audited(Procedure, procedure_rows, acting_user), strict=True
     ):
-        plan_procedure.existing_id = procedure_id
+        plan_procedure.existing_id, plan_procedure.created = procedure_id, True
 
     new_levels, level_rows = [], []
     for plan_procedure in plan.procedures.values():

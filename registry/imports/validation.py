@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from registry.core.numbers import parse_decimal
@@ -272,7 +273,10 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
     if header_errors:
         return plan
     parse = CellParser(product_lookup())
-    columns = [(BY_NAME[name], index) for name, index in positions.items()]
+    columns = [(BY_NAME[name], index, name, BY_NAME[name].record) for name, index in positions.items()]
+    # The parser's memory of every (column, text) read inline: a file repeats its values, so most
+    # cells of a large file are a dictionary look-up, not a call.
+    parsed_cells = parse.cache
     patient_rows: dict[str, int] = {}
     level_rows: dict[tuple, int] = {}
 
@@ -290,14 +294,16 @@ def plan_import(*, site: Site, sheet: Sheet) -> ImportPlan:
         }
         raw_of: dict[str, str] = {}
         row_errors: list[RowError] = []
-        for column, index in columns:
-            raw = cells[index] if index < len(cells) else ""
-            raw_of[column.name] = raw
-            value, error = parse(column, raw)
+        width = len(cells)
+        for column, index, name, record in columns:
+            raw = cells[index] if index < width else ""
+            raw_of[name] = raw
+            hit = parsed_cells.get((name, raw))
+            value, error = parse(column, raw) if hit is None else hit
             if error:
-                row_errors.append(RowError(number, column.name, raw, error))
+                row_errors.append(RowError(number, name, raw, error))
             else:
-                parsed[column.record][column.name] = value
+                parsed[record][name] = value
         reaches_procedure = bool(raw_of.get("performed_on") or raw_of.get("level"))
         reaches_level = bool(raw_of.get("level"))
         for record, names in REQUIRED.items():
@@ -570,9 +576,31 @@ def _check_history(plan: ImportPlan) -> None:
             )
 
 
+class _Instances:
+    """Unsaved instances of ``model`` for its own checks (``clean`` and the services' record rules),
+    each the model's defaults with the record's field values over them: a copy of one instance's
+    attributes instead of Django's field-by-field ``__init__`` per record (tens of thousands of
+    them per import). Only for values of concrete fields by attname, as the plan holds them."""
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+        self.defaults = {k: v for k, v in model().__dict__.items() if k != "_state"}
+        self.attnames = {field.attname for field in model._meta.concrete_fields}
+
+    def build(self, values: dict[str, Any]) -> models.Model:
+        if not self.attnames.issuperset(values):
+            return self.model(**values)
+        instance = self.model.__new__(self.model)
+        instance.__dict__.update(self.defaults)
+        instance.__dict__.update(values)
+        instance._state = ModelState()
+        return instance
+
+
 def _check_records(plan: ImportPlan) -> None:
     """Rules across fields of a record, with the registry's own checks where it has them."""
     _check_history(plan)
+    patients, procedures, levels = _Instances(Patient), _Instances(Procedure), _Instances(TreatedLevel)
     for action in plan.bone_actions.values():
         performed_on = plan.procedures[action.procedure_key].values["performed_on"]
         done_on = action.values.get("done_on")
@@ -599,7 +627,7 @@ def _check_records(plan: ImportPlan) -> None:
             )
     for patient in plan.patients.values():
         try:
-            Patient(**{k: v for k, v in patient.values.items() if k in PATIENT_FIELDS}).clean()
+            patients.build({k: v for k, v in patient.values.items() if k in PATIENT_FIELDS}).clean()
         except ValidationError as exc:
             _record_errors(plan, patient.row, exc, "mrn")
     for procedure in plan.procedures.values():
@@ -633,7 +661,7 @@ def _check_records(plan: ImportPlan) -> None:
             plan.errors.append(
                 RowError(procedure.row, "baseline_karnofsky", str(values.get("baseline_karnofsky")), exc.messages[0])
             )
-        instance = Procedure(**values)
+        instance = procedures.build(values)
         errors = procedure_services.FieldErrors()
         procedure_services.prepare_procedure(instance, errors)
         values["fracture_age"] = instance.fracture_age
@@ -643,7 +671,7 @@ def _check_records(plan: ImportPlan) -> None:
                 plan.errors.append(RowError(procedure.row, column, str(values.get(column, "")), message))
         for level in procedure.levels:
             errors = procedure_services.FieldErrors()
-            procedure_services.check_level_against_procedure(TreatedLevel(**level.values), instance, errors, "level")
+            procedure_services.check_level_against_procedure(levels.build(level.values), instance, errors, "level")
             for key, messages in errors.by_key.items():
                 column = key.split(".")[-1]
                 for message in messages:

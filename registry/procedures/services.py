@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from registry import access
-from registry.core.audit import acting_as
+from registry.core.audit import acting_as, bulk_create_audited
 from registry.core.events import (
     announce_on_commit,
     complication_reported,
@@ -175,6 +175,52 @@ def cement_lot_get_or_create(
             lot.expires_on = expires_on
             lot.save(update_fields=["expires_on", "updated_at"])
     return lot
+
+
+def cement_lots_get_or_create(
+    *, lots: Iterable[tuple[CementProduct, str, dt.date | None]], acting_user
+) -> dict[tuple[int, str], CementLot]:
+    """``cement_lot_get_or_create`` for many lots at once (an import's), by (product id, normalised number).
+
+    The known lots are read in one query and keep their expiry; the new ones are checked as one
+    entered on the screen and inserted together, with their "created" history rows under
+    ``acting_user``. Should another coordinator enter one of them meanwhile, the lots are resolved
+    one by one instead, as ``cement_lot_get_or_create`` does.
+    """
+    access.require_any_data_entry(acting_user)
+    wanted: dict[tuple[int, str], tuple[CementProduct, str, dt.date | None]] = {}
+    for product, lot_number, expires_on in lots:
+        normalised = normalise_lot_number(lot_number)
+        if not normalised:
+            raise ValidationError({"lot_number": _("Give the lot number printed on the cement kit.")})
+        wanted.setdefault((product.pk, normalised), (product, lot_number, expires_on))
+    found = {
+        (lot.product_id, lot.lot_number_normalised): lot
+        for lot in CementLot.objects.filter(
+            product_id__in={key[0] for key in wanted}, lot_number_normalised__in={key[1] for key in wanted}
+        )
+        if (lot.product_id, lot.lot_number_normalised) in wanted
+    }
+    new = []
+    for key, (product, lot_number, expires_on) in wanted.items():
+        if key not in found:
+            lot = CementLot(
+                product=product, lot_number=lot_number.strip(), lot_number_normalised=key[1], expires_on=expires_on
+            )
+            # Uniqueness is the insert's to check: these lots were just looked up.
+            lot.full_clean(validate_unique=False, validate_constraints=False)
+            new.append(lot)
+    try:
+        with transaction.atomic():
+            bulk_create_audited(new, CementLot, acting_user)
+    except IntegrityError:
+        return {
+            key: cement_lot_get_or_create(
+                product=product, lot_number=lot_number, expires_on=expires_on, acting_user=acting_user
+            )
+            for key, (product, lot_number, expires_on) in wanted.items()
+        }
+    return found | {(lot.product_id, lot.lot_number_normalised): lot for lot in new}
 
 
 def _resolve_lot(row: dict[str, Any], acting_user) -> CementLot:

@@ -15,7 +15,14 @@ from registry.imports.export import export_site
 from registry.imports.models import ExportLog
 from registry.imports.services import ImportRejected, import_file, import_followup_plan
 from registry.patients.models import ConsentEvent, Patient
-from registry.procedures.models import CementLeak, CementProduct, Procedure, TreatedLevel
+from registry.procedures.models import (
+    CementLeak,
+    CementLot,
+    CementProduct,
+    Procedure,
+    TreatedLevel,
+    normalise_lot_number,
+)
 
 GTIN = "05012345678900"
 
@@ -197,3 +204,34 @@ def test_only_the_site_coordinators_may_import(site_a, site_b, coordinator_b, in
         with pytest.raises(PermissionDenied, match="coordinators"):
             import_file(site=site_a, acting_user=user, name="s.csv", data=data)
     assert Patient.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_import_uses_the_lots_already_entered_and_audits_the_new_ones(site_a, coordinator_a, product):
+    # Given a lot of the series already entered on the screens, written another way, with its expiry
+    rows = series(300)
+    known_number = rows[0]["lot_number"]
+    known = CementLot.objects.create(
+        product=product,
+        lot_number=known_number.lower().replace("-", " "),
+        lot_number_normalised=normalise_lot_number(known_number),
+        expires_on=dt.date(2001, 1, 1),
+    )
+
+    # When the series is committed
+    import_file(site=site_a, acting_user=coordinator_a, name="series.csv", data=sample.to_csv(rows))
+
+    # Then its levels use that lot as it was, and every other lot of the file is created once,
+    # audited as created by the coordinator
+    numbers = {normalise_lot_number(row["lot_number"]) for row in rows}
+    assert CementLot.objects.count() == len(numbers)
+    known.refresh_from_db()
+    assert known.expires_on == dt.date(2001, 1, 1)
+    assert TreatedLevel.objects.filter(cement_lot=known).count() == sum(
+        normalise_lot_number(row["lot_number"]) == known.lot_number_normalised for row in rows
+    )
+    created = CementLot.history.filter(history_type="+", history_user=coordinator_a)
+    assert set(created.values_list("id", flat=True)) == set(
+        CementLot.objects.exclude(pk=known.pk).values_list("id", flat=True)
+    )
+    assert all(lot.lot_number == lot.lot_number.strip() for lot in CementLot.objects.exclude(pk=known.pk))
