@@ -133,8 +133,8 @@ SURVEY_EXAMPLE = OpenApiExample(
 
 def document_access_answers(result, generator, request, public):
     """Every operation may answer 401 (no credentials) and 404 (a user without identified access
-    gets 404 everywhere, as on the screens; another site's record is 404 too), and one with query
-    parameters or a body 400: say so once here rather than on each view. A drf-spectacular
+    gets 404 everywhere, as on the screens; another site's record is 404 too), one with query
+    parameters or a body 400, and one with a body 415: say so once here rather than on each view. A drf-spectacular
     postprocessing hook."""
     detail = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
     answers = {
@@ -143,6 +143,8 @@ def document_access_answers(result, generator, request, public):
     }
     # Filters and bodies are checked: a list of messages per parameter or field, or one `detail`.
     invalid = ("A filter value or a body field is not valid: messages per name, or a `detail`.", {"type": "object"})
+    # A body in a media type the operation does not read, or one too malformed to tell its type.
+    unreadable = ("The body's media type is not one this operation reads (see its request body).", detail)
     for path, operations in result.get("paths", {}).items():
         if path == "/api/schema/":
             # The document answers in the format asked for, whatever the status: no content type.
@@ -153,7 +155,10 @@ def document_access_answers(result, generator, request, public):
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             checked = any(p.get("in") == "query" for p in operation.get("parameters", [])) or "requestBody" in operation
-            for code, (description, schema) in {**answers, **({"400": invalid} if checked else {})}.items():
+            extra = {"400": invalid} if checked else {}
+            if "requestBody" in operation:
+                extra["415"] = unreadable
+            for code, (description, schema) in {**answers, **extra}.items():
                 operation["responses"].setdefault(
                     code, {"description": description, "content": {"application/json": {"schema": schema}}}
                 )

@@ -160,3 +160,24 @@ def test_api_keeps_to_its_schema_for_a_reviewer(case, case_a, reviewer_a, produc
     _point_at_real_records(case, case_a, product)
     response = case.call(headers={"Authorization": f"Token {token}"})
     case.validate_response(response, checks=CHECKS)
+
+
+def test_a_body_the_api_cannot_read_is_a_documented_415(api_for, coordinator_a, case_a):
+    # A body without a media type (schemathesis sent one) or in one the operation does not read is
+    # answered 415 with a detail, and every operation that takes a body documents that answer.
+    client = api_for(coordinator_a)
+    path = f"/api/worklist-items/{case_a['worklist_item'].pk}/done/"
+    for content_type, body in (("", b"\x19P"), ("text/csv", b"a,b\r\n1,2\r\n")):
+        response = client.generic("POST", path, body, content_type=content_type)
+        assert response.status_code == 415, (content_type, response.status_code)
+        assert "detail" in response.json()
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    with_body = [
+        (path, method)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    assert with_body
+    for path, method in with_body:
+        assert "415" in schema["paths"][path][method]["responses"], (method, path)
