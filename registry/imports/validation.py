@@ -9,6 +9,7 @@ records. The result lists every problem as (row, column, value, rule) in plain w
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
@@ -585,6 +586,8 @@ class _Instances:
     def __init__(self, model: type[models.Model]):
         self.model = model
         self.defaults = {k: v for k, v in model().__dict__.items() if k != "_state"}
+        # A JSON field's default ({} or []) is a fresh object per instance in Django: so here too.
+        self.mutable = [k for k, v in self.defaults.items() if isinstance(v, dict | list | set)]
         self.attnames = {field.attname for field in model._meta.concrete_fields}
 
     def build(self, values: dict[str, Any]) -> models.Model:
@@ -592,6 +595,8 @@ class _Instances:
             return self.model(**values)
         instance = self.model.__new__(self.model)
         instance.__dict__.update(self.defaults)
+        for name in self.mutable:
+            instance.__dict__[name] = copy.copy(self.defaults[name])
         instance.__dict__.update(values)
         instance._state = ModelState()
         return instance
