@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from html import escape
@@ -22,6 +24,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import PIL.Image  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -94,14 +97,7 @@ def _svg(figure: Figure, label: str) -> str:
     return text.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" class="chart" ', 1)
 
 
-def _png(figure: Figure, label: str) -> ChartSvg:
-    """The chart drawn once as a PNG: embedded as an image in the PDF, and in the stored HTML as
-    an inline ``data:`` image (drawing it a second time as SVG would double the charts' cost in a
-    quarterly build, BENCHMARKS.md)."""
-    with matplotlib.rc_context(SVG_SETTINGS):
-        figure.set_dpi(PNG_DPI)
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
+def _chart_svg(canvas: FigureCanvasAgg, figure: Figure, label: str) -> ChartSvg:
     # Opaque RGB rather than matplotlib's RGBA: the charts have a white background, and an alpha
     # channel would make the PDF carry (and reportlab encode) a second, soft-mask image per chart.
     image = io.BytesIO()
@@ -114,6 +110,94 @@ def _png(figure: Figure, label: str) -> ChartSvg:
     chart.png = png
     chart.size = tuple(figure.get_size_inches())
     return chart
+
+
+def _png(figure: Figure, label: str) -> ChartSvg:
+    """The chart drawn once as a PNG: embedded as an image in the PDF, and in the stored HTML as
+    an inline ``data:`` image (drawing it a second time as SVG would double the charts' cost in a
+    quarterly build, BENCHMARKS.md)."""
+    with matplotlib.rc_context(SVG_SETTINGS):
+        figure.set_dpi(PNG_DPI)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+    return _chart_svg(canvas, figure, label)
+
+
+# --- The quarterly build's PNG charts: a backdrop drawn once, the figures drawn over it ----------
+# A quarterly build draws the same charts for every site: the axes, ticks, labels, titles and
+# literature lines are the same each time, and drawing them (matplotlib creates and lays out every
+# tick and text anew for each figure) was most of a chart's cost. So each chart is two parts:
+# ``backdrop(...)`` draws what does not depend on the report's figures, with fixed limits, and
+# ``figures(axes)`` adds the rest. As SVG (the dashboard) both parts make one figure, saved as
+# usual. As PNG (the reports) the backdrop is drawn once per process and kept as pixels; each chart
+# restores those pixels and draws only its own artists over them (matplotlib's blitting:
+# ``copy_from_bbox`` / ``restore_region`` / ``draw_artist``), which are then removed again.
+# Per thread: a web thread and a worker thread never share a figure.
+
+_backdrops = threading.local()
+BACKDROPS_KEPT = 32  # a quarterly build uses 5 + one per set of treated levels and scale (1-3 MB each)
+
+
+class _Backdrop:
+    def __init__(self, make: Callable[[], tuple[Figure, list[Axes]]]):
+        with matplotlib.rc_context(SVG_SETTINGS):
+            self.figure, self.axes = make()
+            for axes in self.axes:
+                # Limits are the backdrop's: the figures drawn over it must not move them.
+                axes.set_autoscale_on(False)
+            self.figure.set_dpi(PNG_DPI)
+            self.canvas = FigureCanvasAgg(self.figure)
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+
+    def draw(self, figures: Callable[[list[Axes]], None], label: str) -> ChartSvg:
+        before = [set(axes.get_children()) for axes in self.axes]
+        containers = [list(axes.containers) for axes in self.axes]
+        try:
+            with matplotlib.rc_context(SVG_SETTINGS):
+                figures(self.axes)
+                self.canvas.restore_region(self.background)
+                for axes, kept in zip(self.axes, before, strict=True):
+                    # In the order Axes.draw uses: by zorder, then as added.
+                    drawn = sorted((a for a in axes.get_children() if a not in kept), key=lambda a: a.get_zorder())
+                    for artist in drawn:
+                        axes.draw_artist(artist)
+                    # The axis lines go over bars that reach them, as in a whole drawing.
+                    if drawn:
+                        for spine in axes.spines.values():
+                            if spine.get_visible() and spine.get_zorder() > drawn[0].get_zorder():
+                                axes.draw_artist(spine)
+                return _chart_svg(self.canvas, self.figure, label)
+        finally:
+            for axes, kept, kept_containers in zip(self.axes, before, containers, strict=True):
+                for container in axes.containers[len(kept_containers) :]:
+                    container.remove()
+                for artist in axes.get_children():
+                    if artist not in kept:
+                        artist.remove()
+
+
+def _drawn(
+    key: tuple,
+    backdrop: Callable[[], tuple[Figure, list[Axes]]],
+    figures: Callable[[list[Axes]], None],
+    label: str,
+) -> str:
+    """The chart whose unchanging part ``backdrop()`` makes and whose figures ``figures(axes)``
+    adds; ``key`` names everything the backdrop depends on. SVG, or PNG under ``with_png()``."""
+    if not _WANT_PNG.get():
+        with matplotlib.rc_context(SVG_SETTINGS):
+            figure, axes = backdrop()
+            figures(axes)
+        return _svg(figure, label)
+    cache = getattr(_backdrops, "cache", None)
+    if cache is None:
+        cache = _backdrops.cache = {}
+    if key not in cache:
+        if len(cache) >= BACKDROPS_KEPT:
+            del cache[next(iter(cache))]  # the oldest: a worker's memory stays bounded
+        cache[key] = _Backdrop(backdrop)
+    return cache[key].draw(figures, label)
 
 
 def _figure(width: float = 6.4, height: float = 3.4, bottom: float = 0.14) -> tuple[Figure, object]:
@@ -132,107 +216,125 @@ def _visible(n: int, suppress: bool) -> bool:
 def trajectory(measure: str, outcomes: dict, *, suppress: bool) -> str:
     """Mean score at each event with its 95 % interval, PVP and PKP, beside Sørensen 2019's pooled means."""
     label = f"{MEASURE_LABELS[measure]} after the procedure, with the literature trajectory"
-    figure, axes = _figure()
     positions = np.arange(len(EVENT_ORDER))
-    # The points the tables withhold (a small group's partner, a figure that differs by 1-4 from
-    # a release it contains) are left out too.
-    groups = outcomes[measure]["by_type"]
-    withheld = {event: Formatter(suppress=suppress).withheld_outcome_groups(groups, event) for event in EVENT_ORDER}
-    for offset, kind in ((-0.06, "PVP"), (0.06, "PKP"), (0.0, "OTHER")):
-        rows = groups[kind]
-        points = [
-            (position + offset, rows[event].score)
-            for position, event in zip(positions, EVENT_ORDER, strict=True)
-            if _visible(rows[event].score.n, suppress)
-            and rows[event].score.mean is not None
-            and kind not in withheld[event]
-        ]
-        if points:
-            x = [p for p, _ in points]
-            y = [s.mean for _, s in points]
-            low = [s.mean - s.ci_low if s.ci_low is not None else 0 for _, s in points]
-            high = [s.ci_high - s.mean if s.ci_high is not None else 0 for _, s in points]
-            axes.errorbar(
-                x,
-                y,
-                yerr=[low, high],
-                marker="o",
-                capsize=3,
-                color=COLOURS[kind],
-                label=f"Registry {TYPE_LABELS[kind]}",
-            )
-        reference = bm.trajectory_for(measure, kind)
-        if reference is not None:
-            marks = [(pos, reference.for_event(event).mean) for pos, event in zip(positions, EVENT_ORDER, strict=True)]
-            axes.plot(
-                [p for p, _ in marks],
-                [v for _, v in marks],
-                linestyle="--",
-                color=COLOURS[kind],
-                alpha=0.6,
-                label=f"Literature {TYPE_LABELS[kind]} ({reference.source.short})",
-            )
-    axes.set_xticks(positions, [EVENT_LABELS[event] for event in EVENT_ORDER])
-    axes.set_ylabel(MEASURE_LABELS[measure])
-    axes.set_ylim(0, 10 if measure == "vas" else 100)
-    axes.legend(frameon=False, fontsize=7, ncols=2)
-    axes.set_title(label, fontsize=9, y=TITLE_Y)
-    return _svg(figure, label)
+
+    def backdrop() -> tuple[Figure, list[Axes]]:
+        figure, axes = _figure()
+        for kind in ("PVP", "PKP", "OTHER"):
+            reference = bm.trajectory_for(measure, kind)
+            if reference is not None:
+                axes.plot(
+                    positions,
+                    [reference.for_event(event).mean for event in EVENT_ORDER],
+                    linestyle="--",
+                    color=COLOURS[kind],
+                    alpha=0.6,
+                    label=f"Literature {TYPE_LABELS[kind]} ({reference.source.short})",
+                )
+        axes.set_xticks(positions, [EVENT_LABELS[event] for event in EVENT_ORDER])
+        axes.set_xlim(-0.25, len(EVENT_ORDER) - 0.75)
+        axes.set_ylabel(MEASURE_LABELS[measure])
+        axes.set_ylim(0, 10 if measure == "vas" else 100)
+        axes.set_title(label, fontsize=9, y=TITLE_Y)
+        return figure, [axes]
+
+    def figures(axes_list: list[Axes]) -> None:
+        (axes,) = axes_list
+        # The points the tables withhold (a small group's partner, a figure that differs by 1-4 from
+        # a release it contains) are left out too.
+        groups = outcomes[measure]["by_type"]
+        withheld = {event: Formatter(suppress=suppress).withheld_outcome_groups(groups, event) for event in EVENT_ORDER}
+        for offset, kind in ((-0.06, "PVP"), (0.06, "PKP"), (0.0, "OTHER")):
+            rows = groups[kind]
+            points = [
+                (position + offset, rows[event].score)
+                for position, event in zip(positions, EVENT_ORDER, strict=True)
+                if _visible(rows[event].score.n, suppress)
+                and rows[event].score.mean is not None
+                and kind not in withheld[event]
+            ]
+            if points:
+                axes.errorbar(
+                    [p for p, _ in points],
+                    [s.mean for _, s in points],
+                    yerr=[
+                        [s.mean - s.ci_low if s.ci_low is not None else 0 for _, s in points],
+                        [s.ci_high - s.mean if s.ci_high is not None else 0 for _, s in points],
+                    ],
+                    marker="o",
+                    capsize=3,
+                    color=COLOURS[kind],
+                    label=f"Registry {TYPE_LABELS[kind]}",
+                )
+        axes.legend(frameon=False, fontsize=7, ncols=2)
+
+    return _drawn(("trajectory", measure), backdrop, figures, label)
+
+
+LEAK_KINDS = ("PVP", "PKP", "OTHER")
 
 
 def leak_rate_by_type(per_patient: dict[str, Proportion], *, suppress: bool) -> str:
     label = "Patients with a cement leak by procedure type, with the literature rate"
-    figure, axes = _figure(5.2, 3.2)
-    kinds = ["PVP", "PKP", "OTHER"]
-    withheld = Formatter(suppress=suppress).withheld_shares(per_patient)  # as the leak table withholds them
-    for position, kind in enumerate(kinds):
-        share = per_patient[kind]
-        shown = (
-            share.rate is not None
-            and kind not in withheld
-            and not (
-                suppress
-                and any(0 < n < SMALL_CELL for n in (share.count, share.denominator, share.denominator - share.count))
+
+    def backdrop() -> tuple[Figure, list[Axes]]:
+        figure, axes = _figure(5.2, 3.2)
+        # Fixed limits: every type keeps its place and its full label, drawn or not.
+        axes.set_xlim(-0.6, len(LEAK_KINDS) - 0.4)
+        axes.set_xticks(range(len(LEAK_KINDS)), [TYPE_LABELS[kind] for kind in LEAK_KINDS])
+        axes.set_ylabel("% of patients (95 % CI)")
+        axes.set_ylim(0, 100)
+        axes.set_title(label, fontsize=9, y=TITLE_Y)
+        return figure, [axes]
+
+    def figures(axes_list: list[Axes]) -> None:
+        (axes,) = axes_list
+        withheld = Formatter(suppress=suppress).withheld_shares(per_patient)  # as the leak table withholds them
+        for position, kind in enumerate(LEAK_KINDS):
+            share = per_patient[kind]
+            shown = (
+                share.rate is not None
+                and kind not in withheld
+                and not (
+                    suppress
+                    and any(
+                        0 < n < SMALL_CELL for n in (share.count, share.denominator, share.denominator - share.count)
+                    )
+                )
             )
-        )
-        if shown:
-            axes.bar(position, share.rate * 100, color=COLOURS[kind], alpha=0.8)
-            axes.errorbar(
-                position,
-                share.rate * 100,
-                yerr=[[(share.rate - share.ci_low) * 100], [(share.ci_high - share.rate) * 100]],
-                color="black",
-                capsize=4,
+            if shown:
+                axes.bar(position, share.rate * 100, color=COLOURS[kind], alpha=0.8)
+                axes.errorbar(
+                    position,
+                    share.rate * 100,
+                    yerr=[[(share.rate - share.ci_low) * 100], [(share.ci_high - share.rate) * 100]],
+                    color="black",
+                    capsize=4,
+                )
+                # Every bar says its value: a rate of 0 % draws no bar, and must not look like a gap.
+                value = f"{format_number(share.rate * 100)} %"
+            else:
+                value = "no patients" if not share.denominator else f"n {SUPPRESSED}: not shown"
+            axes.annotate(value, (position, 0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+        # The literature rates over the bars.
+        for key, position in (("leak_rate_patient_pvp", 0), ("leak_rate_patient_pkp", 1)):
+            benchmark = bm.BENCHMARKS[key]
+            axes.hlines(benchmark.percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
+            axes.annotate(
+                f"{benchmark.source.short}: {format_number(benchmark.percent)} %",
+                (position, benchmark.percent),
+                textcoords="offset points",
+                xytext=(0, 4),
+                ha="center",
+                fontsize=7,
             )
-            # Every bar says its value: a rate of 0 % draws no bar, and must not look like a gap.
-            value = f"{format_number(share.rate * 100)} %"
-        else:
-            value = "no patients" if not share.denominator else f"n {SUPPRESSED}: not shown"
-        axes.annotate(value, (position, 0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
-    for key, position in (("leak_rate_patient_pvp", 0), ("leak_rate_patient_pkp", 1)):
-        benchmark = bm.BENCHMARKS[key]
-        axes.hlines(benchmark.percent, position - 0.4, position + 0.4, colors=COLOURS["benchmark"], linestyles="--")
-        axes.annotate(
-            f"{benchmark.source.short}: {format_number(benchmark.percent)} %",
-            (position, benchmark.percent),
-            textcoords="offset points",
-            xytext=(0, 4),
-            ha="center",
-            fontsize=7,
-        )
-    # Fixed limits: every type keeps its place and its full label, drawn or not.
-    axes.set_xlim(-0.6, len(kinds) - 0.4)
-    axes.set_xticks(range(len(kinds)), [TYPE_LABELS[kind] for kind in kinds])
-    axes.set_ylabel("% of patients (95 % CI)")
-    axes.set_ylim(0, 100)
-    axes.set_title(label, fontsize=9, y=TITLE_Y)
-    return _svg(figure, label)
+
+    return _drawn(("leak_rate_by_type",), backdrop, figures, label)
 
 
 def level_distribution(activity: dict, *, suppress: bool) -> str:
     """The PVP levels' distribution (001 treated by PVP only), hiding what the level table hides."""
     label = "PVP levels by vertebra (% of PVP levels), with Barriga-Martín 2022's PVP levels"
-    figure, axes = _figure(7.0, 3.2, bottom=0.2)
     reference = bm.BENCHMARKS["level_distribution"]
     distribution = level_shares(activity, pvp=True)
     withheld = Formatter(suppress=suppress).withheld_shares(distribution)
@@ -243,20 +345,34 @@ def level_distribution(activity: dict, *, suppress: bool) -> str:
         visible = share.rate is not None and _visible(share.count, suppress) and code not in withheld
         values.append(share.rate * 100 if visible else 0)
     positions = np.arange(len(codes))
-    axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry, PVP levels")
-    axes.plot(
-        positions,
-        [reference.counts.get(code, 0) / reference.total * 100 for code in codes],
-        "o",
-        color=COLOURS["benchmark"],
-        markersize=4,
-        label=f"{reference.source.short} (41 levels)",
-    )
-    axes.set_xticks(positions, codes, rotation=90, fontsize=7)
-    axes.set_ylabel("% of levels")
-    axes.legend(frameon=False, fontsize=7)
-    axes.set_title(label, fontsize=9, y=TITLE_Y)
-    return _svg(figure, label)
+    literature = [reference.counts.get(code, 0) / reference.total * 100 for code in codes]
+    # The scale: a multiple of 5 % at least 1 % above the tallest bar or literature point, so that
+    # a point is never cut by the frame (and the backdrops are a handful).
+    top = 5 * (int((max(values + literature) + 1) // 5) + 1)
+
+    def backdrop() -> tuple[Figure, list[Axes]]:
+        figure, axes = _figure(7.0, 3.2, bottom=0.2)
+        axes.set_xticks(positions, codes, rotation=90, fontsize=7)
+        axes.set_xlim(-0.6, len(codes) - 0.4)
+        axes.set_ylim(0, top)
+        axes.set_ylabel("% of levels")
+        axes.set_title(label, fontsize=9, y=TITLE_Y)
+        return figure, [axes]
+
+    def figures(axes_list: list[Axes]) -> None:
+        (axes,) = axes_list
+        axes.bar(positions, values, color=COLOURS["PVP"], alpha=0.8, label="Registry, PVP levels")
+        axes.plot(
+            positions,
+            literature,
+            "o",
+            color=COLOURS["benchmark"],
+            markersize=4,
+            label=f"{reference.source.short} (41 levels)",
+        )
+        axes.legend(frameon=False, fontsize=7)
+
+    return _drawn(("level_distribution", tuple(codes), top), backdrop, figures, label)
 
 
 def funnel(site_rates: pd.DataFrame) -> str:
@@ -299,40 +415,48 @@ KM_COLOURS = ("#0b5cad", "#c0561d", "#5b6770", "#2e7d32")
 def kaplan_meier_panels(title: str, panels: list[tuple[str, dict]], *, risk_days: list[int], suppress: bool) -> str:
     """One panel per grouping: step curves of ``{label: KaplanMeier}`` and the number at risk
     under each panel at ``risk_days`` (a PNG ``ChartSvg`` under ``with_png()``)."""
-    figure = Figure(figsize=(3.3 * len(panels), 3.6))
-    axes_list = figure.subplots(1, len(panels), squeeze=False)[0]
-    figure.subplots_adjust(left=0.07, right=0.99, top=0.85, bottom=0.36, wspace=0.25)
-    for axes, (panel_title, curves) in zip(axes_list, panels, strict=True):
-        axes.spines[["top", "right"]].set_visible(False)
-        for index, (label, km) in enumerate(curves.items()):
-            days = [0] + [step.day for step in km.steps]
-            values = [1.0] + [float(step.survival) for step in km.steps]
-            colour = KM_COLOURS[index % len(KM_COLOURS)]
-            axes.step(days, [v * 100 for v in values], where="post", color=colour, label=f"{label} (n={km.n})")
-            censored = [(s.day, float(s.survival) * 100) for s in km.steps if s.censored and not s.events]
-            if censored:
-                axes.plot(*zip(*censored, strict=True), "|", color=colour, markersize=5)
-            for day in risk_days:
-                axes.annotate(
-                    suppress_count(km.at_risk_at(day)) if suppress else str(km.at_risk_at(day)),
-                    (day, 0),
-                    xycoords=("data", "axes fraction"),
-                    textcoords="offset points",
-                    xytext=(0, -30 - 9 * index),
-                    ha="center",
-                    fontsize=6.5,
-                    color=colour,
-                )
-        axes.set_ylim(0, 102)
-        axes.set_xlim(0, max(risk_days))
-        axes.set_xticks(risk_days)
-        axes.set_xlabel("Days since the index procedure (number at risk below)", fontsize=7, labelpad=2)
-        axes.set_title(panel_title, fontsize=8, y=TITLE_Y)
-        if curves:
-            axes.legend(frameon=False, fontsize=6.5, loc="lower left")
-    axes_list[0].set_ylabel("% free of the event")
-    figure.suptitle(title, fontsize=9)
-    return _svg(figure, title)
+    titles = tuple(panel_title for panel_title, _ in panels)
+
+    def backdrop() -> tuple[Figure, list[Axes]]:
+        figure = Figure(figsize=(3.3 * len(panels), 3.6))
+        axes_list = list(figure.subplots(1, len(panels), squeeze=False)[0])
+        figure.subplots_adjust(left=0.07, right=0.99, top=0.85, bottom=0.36, wspace=0.25)
+        for axes, panel_title in zip(axes_list, titles, strict=True):
+            axes.spines[["top", "right"]].set_visible(False)
+            axes.set_ylim(0, 102)
+            axes.set_xlim(0, max(risk_days))
+            axes.set_xticks(risk_days)
+            axes.set_xlabel("Days since the index procedure (number at risk below)", fontsize=7, labelpad=2)
+            axes.set_title(panel_title, fontsize=8, y=TITLE_Y)
+        axes_list[0].set_ylabel("% free of the event")
+        figure.suptitle(title, fontsize=9)
+        return figure, axes_list
+
+    def figures(axes_list: list[Axes]) -> None:
+        for axes, (_, curves) in zip(axes_list, panels, strict=True):
+            for index, (label, km) in enumerate(curves.items()):
+                days = [0] + [step.day for step in km.steps]
+                values = [1.0] + [float(step.survival) for step in km.steps]
+                colour = KM_COLOURS[index % len(KM_COLOURS)]
+                axes.step(days, [v * 100 for v in values], where="post", color=colour, label=f"{label} (n={km.n})")
+                censored = [(s.day, float(s.survival) * 100) for s in km.steps if s.censored and not s.events]
+                if censored:
+                    axes.plot(*zip(*censored, strict=True), "|", color=colour, markersize=5)
+                for day in risk_days:
+                    axes.annotate(
+                        suppress_count(km.at_risk_at(day)) if suppress else str(km.at_risk_at(day)),
+                        (day, 0),
+                        xycoords=("data", "axes fraction"),
+                        textcoords="offset points",
+                        xytext=(0, -30 - 9 * index),
+                        ha="center",
+                        fontsize=6.5,
+                        color=colour,
+                    )
+            if curves:
+                axes.legend(frameon=False, fontsize=6.5, loc="lower left")
+
+    return _drawn(("kaplan_meier_panels", title, titles, tuple(risk_days)), backdrop, figures, title)
 
 
 def benchmark_funnel(title: str, sites: list[tuple[str, int, int]], *, p0: float, limits) -> str:
