@@ -351,7 +351,19 @@ def _no_database(execute, sql, params, many, context):
     raise RuntimeError("A quarterly build's composing process must not use the database.")
 
 
-def _composed_in_child(frames: Frames, inputs: list[QuarterlyInputs], share: range, write: int) -> None:
+def _composed(frames: Frames, inputs: list[QuarterlyInputs], first: int, claims: int) -> list[tuple[int, Artifacts]]:
+    """Report ``first``, then each report claimed from the ``claims`` pipe until it is empty."""
+    done = []
+    index = first
+    while index is not None:
+        done.append((index, quarterly_artifacts(frames, inputs[index])))
+        # A read of one number from a pipe is atomic: each number goes to exactly one process.
+        token = os.read(claims, CLAIM_BYTES)
+        index = int.from_bytes(token, "big") if token else None
+    return done
+
+
+def _composed_in_child(frames: Frames, inputs: list[QuarterlyInputs], first: int, claims: int, write: int) -> None:
     """The body of a forked child: never returns."""
     status = 1
     try:
@@ -361,7 +373,7 @@ def _composed_in_child(frames: Frames, inputs: list[QuarterlyInputs], share: ran
             connections[alias].connection = None
             connections[alias].execute_wrappers.append(_no_database)
         try:
-            payload = pickle.dumps((True, [quarterly_artifacts(frames, inputs[index]) for index in share]))
+            payload = pickle.dumps((True, _composed(frames, inputs, first, claims)))
             status = 0
         except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
             payload = pickle.dumps((False, traceback.format_exc()))
@@ -386,47 +398,64 @@ def _read_until(read: int, deadline: float) -> bytes | None:
             chunks.append(chunk)
 
 
+CLAIM_BYTES = 4
+
+
 def artifacts_for_all(frames: Frames, inputs: list[QuarterlyInputs], *, processes: int) -> list[Artifacts]:
-    """``quarterly_artifacts`` of each of ``inputs``, in order, composed by ``processes`` processes."""
+    """``quarterly_artifacts`` of each of ``inputs``, in order, composed by ``processes`` processes.
+
+    Process k composes report k first (the caller puts the largest first), then each process
+    claims the next report not yet taken, so that they finish together however unequal the
+    reports are (the whole registry's, or a large site's, against a small site's)."""
     processes = max(1, min(processes, len(inputs)))
-    shares = [range(first, len(inputs), processes) for first in range(processes)]
+    claims, unclaimed = os.pipe()
+    # Every number is in the pipe before any process reads it, and the pipe's writing end is
+    # closed: a process that finds it empty is done.
+    os.write(unclaimed, b"".join(index.to_bytes(CLAIM_BYTES, "big") for index in range(processes, len(inputs))))
+    os.close(unclaimed)
     children = []
-    for share in shares[1:]:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            _composed_in_child(frames, inputs, share, write)
-        os.close(write)
-        children.append((pid, read, share))
-    results: list[Artifacts | None] = [None] * len(inputs)
-    failures = []
     try:
-        for index in shares[0]:
-            results[index] = quarterly_artifacts(frames, inputs[index])
-    finally:
-        # Every child is read to the end and reaped, whatever happened here.
-        deadline = time.monotonic() + settings.REPORT_BUILD_CHILD_SECONDS
-        for pid, read, share in children:
-            payload = _read_until(read, deadline)
-            if payload is None:
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            if not payload:
-                failures.append(
-                    f"process {pid} did not finish within {settings.REPORT_BUILD_CHILD_SECONDS} s"
-                    if payload is None
-                    else f"process {pid} ended without a result"
-                )
-                continue
-            done, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes, through our own pipe
-            if not done:
-                failures.append(value)
-                continue
-            for index, artifacts in zip(share, value, strict=True):
+        for first in range(1, processes):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                _composed_in_child(frames, inputs, first, claims, write)
+            os.close(write)
+            children.append((pid, read))
+        results: list[Artifacts | None] = [None] * len(inputs)
+        failures = []
+        try:
+            for index, artifacts in _composed(frames, inputs, 0, claims):
                 results[index] = artifacts
+        finally:
+            # Every child is read to the end and reaped, whatever happened here.
+            deadline = time.monotonic() + settings.REPORT_BUILD_CHILD_SECONDS
+            for pid, read in children:
+                payload = _read_until(read, deadline)
+                if payload is None:
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                if not payload:
+                    failures.append(
+                        f"process {pid} did not finish within {settings.REPORT_BUILD_CHILD_SECONDS} s"
+                        if payload is None
+                        else f"process {pid} ended without a result"
+                    )
+                    continue
+                done, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes, through our own pipe
+                if not done:
+                    failures.append(value)
+                    continue
+                for index, artifacts in value:
+                    results[index] = artifacts
+    finally:
+        os.close(claims)
     if failures:
         raise RuntimeError("A quarterly report's composing process failed:\n" + "\n".join(failures))
+    missing = [index for index, artifacts in enumerate(results) if artifacts is None]
+    if missing:
+        raise RuntimeError(f"A quarterly build composed no report for inputs {missing}")
     return results
 
 
@@ -478,10 +507,12 @@ def quarterly_reports_build(*, year: int, quarter: int, today: dt.date | None = 
         return []
     frames = load_frames(CohortFilter(performed_to=end), as_of=end)
     built_at = timezone.now()
-    # The registry's report, the largest, first: the processes finish together.
+    # The largest reports first (the registry's, then the sites' by their procedures), so that the
+    # processes composing them finish together (artifacts_for_all).
+    procedures = frames.procedures["site_id"].value_counts()
     inputs = [
         quarterly_inputs(frames, site=site, year=year, quarter=quarter, version=1, built_at=built_at)
-        for site in sorted(targets, key=lambda site: site is not None)
+        for site in sorted(targets, key=lambda site: (site is not None, -procedures.get(site.id, 0) if site else 0))
     ]
     artifacts = artifacts_for_all(frames, inputs, processes=settings.REPORT_BUILD_PROCESSES)
     builder = system_user()

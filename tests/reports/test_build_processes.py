@@ -84,3 +84,22 @@ def test_a_child_that_never_finishes_is_stopped_and_fails_the_build(build_inputs
     monkeypatch.setattr(services, "quarterly_artifacts", composes_forever_in_a_child)
     with pytest.raises(RuntimeError, match="did not finish within 2 s"):
         services.artifacts_for_all(frames, inputs, processes=2)
+
+
+def test_a_process_that_finishes_early_takes_the_reports_still_waiting(build_inputs, monkeypatch):
+    frames, inputs = build_inputs
+    parent = os.getpid()
+    waiting = [*inputs, inputs[1], inputs[2]]  # five reports for two processes
+
+    def composes(frames, item):
+        if os.getpid() == parent:
+            time.sleep(2)  # the registry's report, the largest, keeps the build's own process busy
+        return services.Artifacts(html=str(os.getpid()), pdf=b"", xlsx=b"")
+
+    monkeypatch.setattr(services, "quarterly_artifacts", composes)
+    made = services.artifacts_for_all(frames, waiting, processes=2)
+
+    composers = [int(artifacts.html) for artifacts in made]
+    assert composers[0] == parent  # the first report is the build's own process's
+    # The child took the other four, one at a time, while the parent was busy: none waited for it.
+    assert len(set(composers[1:])) == 1 and composers[1] != parent
