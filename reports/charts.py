@@ -420,7 +420,7 @@ def kaplan_meier_panels(title: str, panels: list[tuple[str, dict]], *, risk_days
     def backdrop() -> tuple[Figure, list[Axes]]:
         figure = Figure(figsize=(3.3 * len(panels), 3.6))
         axes_list = list(figure.subplots(1, len(panels), squeeze=False)[0])
-        figure.subplots_adjust(left=0.07, right=0.99, top=0.85, bottom=0.36, wspace=0.25)
+        figure.subplots_adjust(left=0.07, right=0.975, top=0.85, bottom=0.36, wspace=0.25)
         for axes, panel_title in zip(axes_list, titles, strict=True):
             axes.spines[["top", "right"]].set_visible(False)
             axes.set_ylim(0, 102)
