@@ -1,5 +1,6 @@
 """A quarterly report's files as read back: the XLSX "Figures" sheet holds each figure of the
-document with its numbers typed as numbers (openpyxl), and XlsxWriter's cells stay formula-safe."""
+document with its numbers typed as numbers (openpyxl), XlsxWriter's cells stay formula-safe,
+and the PDF's charts are the pixels of the PNGs they were drawn as (pypdf)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import io
 import pytest
 import xlsxwriter
 from openpyxl import load_workbook
+from PIL import Image as PILImage
+from pypdf import PdfReader
 
 from registry.core.spreadsheet import xlsxwriter_row
 from reports import services
+from reports.charts import ChartSvg
 from reports.loaders import CohortFilter, load_frames
-from reports.render import FIGURE_COLUMNS, render_xlsx
+from reports.render import FIGURE_COLUMNS, ReportDocument, render_pdf, render_xlsx
 from tests.reports.cohort import build_cohort
 
 NUMBERS = ("n", "denominator", "value", "lower", "upper")
@@ -69,3 +73,30 @@ def test_xlsxwriter_cells_are_typed_and_formula_like_text_is_quote_prefixed():
     assert [cell.data_type for cell in cells] == ["s"] * 6 + ["n", "n", "n", "n", "b"]
     assert [bool(cell.quotePrefix) for cell in cells] == [True, True, True] + [False] * 8
     assert not any(cell.hyperlink for cell in cells)
+
+
+def _png(mode: str, size=(60, 40)) -> bytes:
+    image = PILImage.new(mode, size)
+    image.putdata([(x * 7 + y * 3) % 256 if mode == "L" else (x * 4, y * 6, (x * y) % 256) for y in range(size[1]) for x in range(size[0])])  # fmt: skip
+    buffer = io.BytesIO()
+    image.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_pdf_charts_are_the_pixels_of_their_pngs():
+    # An RGB chart (embedded with its own compressed pixels) and a grey one (decoded by reportlab).
+    chart = ChartSvg("<img>")
+    chart.png = _png("RGB")
+    grey = _png("L", size=(30, 20))
+    document = ReportDocument(
+        title="Quarterly report", subtitle="", facts=[], sections=[], charts=[("Chart", chart)], images=[("Grey", grey)]
+    )
+
+    pages = PdfReader(io.BytesIO(render_pdf(document))).pages
+    images = [image.image for page in pages for image in page.images]
+
+    assert len(images) == 2
+    for embedded, png in zip(images, (chart.png, grey), strict=True):
+        original = PILImage.open(io.BytesIO(png))
+        assert embedded.size == original.size
+        assert embedded.tobytes() == original.tobytes()
