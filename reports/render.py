@@ -57,6 +57,7 @@ def _register_fonts() -> None:
 rl_config.useA85 = 0
 
 _CELL_FONT_SIZE = 7.5
+_CELL_LEADING = _CELL_FONT_SIZE + 1.5
 # DejaVu Sans averages a little under 0.6 em per character; padding is 6 pt a side.
 _EM_PER_CHARACTER = 0.6
 
@@ -266,6 +267,13 @@ def _png_flowable(png: bytes, width: float, height: float | None = None) -> Imag
     return _PngImage(png, pixels, width=width, height=height)
 
 
+def _row_heights(data: list[list[str]]) -> list[float]:
+    """Each row's height as reportlab computes it for text cells (lines × leading, plus the default
+    3 pt padding above and below), given so that it is not measured again each time a long table
+    is split over a page."""
+    return [_CELL_LEADING * max(cell.count("\n") + 1 for cell in row) + (3 + 3) for row in data]
+
+
 def render_pdf(document: ReportDocument) -> bytes:
     _register_fonts()
     styles = getSampleStyleSheet()
@@ -329,14 +337,14 @@ def render_pdf(document: ReportDocument) -> bytes:
                 [_wrap(cell, width) for cell, width in zip(row, widths, strict=True)]
                 for row in [table.columns, *table.rows]
             ]
-            flowable = LongTable(data, colWidths=widths, repeatRows=1)
+            flowable = LongTable(data, colWidths=widths, rowHeights=_row_heights(data), repeatRows=1)
             flowable.setStyle(
                 TableStyle(
                     [
                         ("FONTNAME", (0, 0), (-1, -1), _FONT),
                         ("FONTNAME", (0, 0), (-1, 0), f"{_FONT}-Bold"),
                         ("FONTSIZE", (0, 0), (-1, -1), _CELL_FONT_SIZE),
-                        ("LEADING", (0, 0), (-1, -1), _CELL_FONT_SIZE + 1.5),
+                        ("LEADING", (0, 0), (-1, -1), _CELL_LEADING),
                         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f5f7")),
                         ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#d0d7de")),
                         ("VALIGN", (0, 0), (-1, -1), "TOP"),
