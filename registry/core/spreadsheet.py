@@ -79,7 +79,9 @@ def xlsxwriter_row(sheet, row: int, values: Iterable[object], *, quoted, cell_fo
                 sheet.write_blank(row, column, None, cell_format)
             continue
         if isinstance(value, str):
-            sheet.write_string(row, column, value, quoted if xlsx_needs_quote_prefix(value) else cell_format)
+            # The first character alone clears most cells (the full test is a regular expression).
+            inert = value[:1] not in FORMULA_PREFIXES or not xlsx_needs_quote_prefix(value)
+            sheet.write_string(row, column, value, cell_format if inert else quoted)
         elif isinstance(value, bool):
             sheet.write_boolean(row, column, value, cell_format)
         elif isinstance(value, numbers.Number):
