@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -62,6 +63,8 @@ _CELL_LEADING = _CELL_FONT_SIZE + 1.5
 _EM_PER_CHARACTER = 0.6
 
 
+# Row labels, column titles and many figures recur in every section and report of a build.
+@functools.lru_cache(maxsize=16384)
 def _wrap(text: str, width: float) -> str:
     characters = max(8, int((width - 12) / (_CELL_FONT_SIZE * _EM_PER_CHARACTER)))
     return "\n".join(textwrap.wrap(text, characters, break_on_hyphens=False)) if len(text) > characters else text
