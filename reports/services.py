@@ -10,6 +10,7 @@ the next version under the same lock and leaves the old ones as they were.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import logging
 import os
@@ -514,7 +515,13 @@ def quarterly_reports_build(*, year: int, quarter: int, today: dt.date | None = 
         quarterly_inputs(frames, site=site, year=year, quarter=quarter, version=1, built_at=built_at)
         for site in sorted(targets, key=lambda site: (site is not None, -procedures.get(site.id, 0) if site else 0))
     ]
-    artifacts = artifacts_for_all(frames, inputs, processes=settings.REPORT_BUILD_PROCESSES)
+    # The frames and inputs live until the build ends: the collector need not walk them again at
+    # each of its passes while the reports are composed (gc.freeze, as before a fork in servers).
+    gc.freeze()
+    try:
+        artifacts = artifacts_for_all(frames, inputs, processes=settings.REPORT_BUILD_PROCESSES)
+    finally:
+        gc.unfreeze()
     builder = system_user()
     built = []
     for item, made in zip(inputs, artifacts, strict=True):
