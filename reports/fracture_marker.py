@@ -43,15 +43,21 @@ from __future__ import annotations
 
 from django.db import connection, connections
 
-# Every table the section reads: procedures, leaks, survey responses, fractures (with their
-# sign-off), re-treatments and complications (with theirs).
+# Every table the section reads (tests/reports/test_fracture_marker.py checks it): procedures
+# and their levels, leaks, survey responses, fractures (with their sign-off) and their levels'
+# classes, re-treatments, complications (with their sign-off), and the patients' deaths and
+# consent withdrawals that end their observation.
 TABLES = (
     "procedures_procedure",
+    "procedures_treatedlevel",
     "procedures_cementleak",
     "procedures_complication",
     "followup_surveyresponse",
     "fractures_fractureevent",
+    "fractures_fracturelevel",
     "fractures_reintervention",
+    "patients_patient",
+    "patients_consentevent",
 )
 MARKER = "reports_fracture_data_marker"
 PENDING = "reports_fracture_data_pending"

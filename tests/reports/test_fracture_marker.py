@@ -8,17 +8,21 @@ Transactional: the marker moves when a writer commits, which a test inside one t
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.followup.models import SurveyResponse
 from registry.fractures import services as fracture_services
-from registry.fractures.models import FractureEvent, Reintervention
-from registry.procedures.models import CementLeak, Complication, Procedure
+from registry.fractures.models import FractureEvent, FractureLevel, Reintervention
+from registry.patients.models import ConsentEvent, ConsentStatus, Patient
+from registry.procedures.models import CementLeak, Complication, Procedure, TreatedLevel
 from reports import fracture_marker, fracture_outcomes
 from reports.loaders import CohortFilter
 from tests.factories import (
@@ -66,14 +70,28 @@ def _reintervention():
     )  # fmt: skip
 
 
+def _fracture_level():
+    return FractureLevel.objects.create(fracture=_fracture(), level=12, classification="remote")
+
+
+def _withdrawal():
+    return ConsentEvent.objects.create(
+        patient=PatientFactory(), status=ConsentStatus.WITHDRAWN, effective_on=DAY, recorded_by=_user()
+    )
+
+
 # A row that nothing else refers to, saved through the ORM, for each table the section reads.
 ROWS = {
     Procedure: ProcedureFactory,
+    TreatedLevel: TreatedLevelFactory,
     CementLeak: CementLeakFactory,
     Complication: ComplicationFactory,
     SurveyResponse: _survey_response,
     FractureEvent: _fracture,
+    FractureLevel: _fracture_level,
     Reintervention: _reintervention,
+    Patient: PatientFactory,
+    ConsentEvent: _withdrawal,
 }
 
 
@@ -110,10 +128,10 @@ def test_every_write_path_moves_the_marker_when_it_commits(model):
     moves["ORM insert (save)"] = marker.moved()
     row.save()
     moves["ORM update (save)"] = marker.moved()
-    model.objects.filter(pk=row.pk).update(updated_at=timezone.now())
+    model.objects.filter(pk=row.pk).update(id=F("id"))
     moves["QuerySet.update"] = marker.moved()
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET updated_at = now() WHERE id = %s", [row.pk])  # noqa: S608
+        cursor.execute(f"UPDATE {table} SET id = id WHERE id = %s", [row.pk])  # noqa: S608
     moves["raw UPDATE"] = marker.moved()
     row.delete()
     moves["ORM delete"] = marker.moved()
@@ -275,3 +293,14 @@ def test_a_cached_section_costs_one_query_of_one_row_whatever_the_registry_size(
 
     assert small.captured_queries[0]["sql"] == large.captured_queries[0]["sql"]
     assert fracture_marker.MARKER in large.captured_queries[0]["sql"]
+
+
+def test_the_marker_covers_every_table_the_section_reads(site_a):
+    ProcedureFactory(patient=PatientFactory(site=site_a))
+    cohort = CohortFilter()
+    with CaptureQueriesContext(connection) as queries:
+        fracture_outcomes.section_for(procedure_q=cohort.procedure_q(), site_ids=None, as_of=AS_OF, suppress=False)
+    read = {table for q in queries for table in re.findall(r'(?:FROM|JOIN) "(\w+)"', q["sql"])}
+    assert read
+    # Sites are joined only to order patients by their site's code.
+    assert read - {"patients_site"} <= set(fracture_marker.TABLES)
