@@ -8,22 +8,22 @@ TRUNCATE, including an adjudication sign-off (a column of the fracture or compli
 Cheap to read: ``read()`` is one query of one row, a sequence's state on PostgreSQL and a one-row
 table on SQLite, the same at a hundred patients as at ten million.
 
-Writers never wait for one another. On PostgreSQL a statement on one of ``TABLES`` adds a row of
-its own to ``reports_fracture_data_pending`` (no key, no index: nothing to lock against another
-transaction), and that row's deferred constraint trigger calls ``nextval`` on the sequence when
-the transaction commits and deletes the transaction's pending rows. ``nextval`` is not
+Writers never wait for one another. On PostgreSQL each statement on one of ``TABLES`` inserts a
+row into ``reports_fracture_data_pending`` (no key, no index: nothing another transaction could
+lock) and deletes it again at once; the insert has queued that row's deferred constraint
+trigger, which calls ``nextval`` on the sequence when the transaction commits. ``nextval`` is not
 transactional and holds no lock beyond the call. A counter row instead would be locked by its
 first writer until that writer commits, and every other writer would queue behind it. Constraint
-triggers, the only deferrable kind, fire once per row, so the pending row makes it one per
-statement: a deferred trigger on every written row cost 5 µs a row at commit (a second for
-200,000 rows, doubling a bulk insert), this costs one small insert per statement. A transaction
-that rolls back never reaches its deferred triggers and leaves the marker where it was: nothing
-cached under it has gone wrong. On SQLite (the demo) triggers add one to a one-row table in the
-writer's transaction: SQLite runs one writer at a time anyway, and the bump commits with the data.
+triggers, the only deferrable kind, fire once per row; the pending row makes it once per
+statement: a deferred trigger on each written row cost 5 µs a row at commit (a second for
+200,000 rows, doubling a bulk insert). A transaction that rolls back (or a savepoint, for its
+statements) never fires its deferred triggers and leaves the marker where it was: nothing cached
+under it has gone wrong. On SQLite (the demo) triggers add one to a one-row table in the writer's
+transaction: SQLite runs one writer at a time anyway, and the bump commits with the data.
 
 Never stale for long. On PostgreSQL the bump is visible a moment before the data it stands for:
-it is made just before the commit (deferred work queued after it, the commit's WAL flush and a
-replica's replay come after), and a reader in that moment reads the new marker but computes
+it is made as the commit begins (the deferred work queued after the transaction's last statement
+on ``TABLES``, the commit's WAL flush and a replica's replay come after), and a reader in that moment reads the new marker but computes
 without the writer's rows. Cached under the new marker, that would be served until the next
 write. So a reader notes when it first saw each marker (``SETTLE_SECONDS``, in the cache): a
 section computed less than ``SETTLE_SECONDS`` after its marker was first seen is served only
@@ -66,17 +66,21 @@ SETTLE_SECONDS = 30
 
 POSTGRES_FUNCTIONS = f"""
 CREATE SEQUENCE IF NOT EXISTS {MARKER};
-CREATE UNLOGGED TABLE IF NOT EXISTS {PENDING} (xact xid8 NOT NULL DEFAULT pg_current_xact_id());
+CREATE UNLOGGED TABLE IF NOT EXISTS {PENDING} ();
 CREATE OR REPLACE FUNCTION reports_fracture_data_written() RETURNS trigger AS $$
+DECLARE
+    queued tid;
 BEGIN
-    INSERT INTO {PENDING} DEFAULT VALUES;
+    -- The insert queues the deferred bump; the row itself is not needed, so it goes at once (by
+    -- its tid: one row, whatever the transaction has written before).
+    INSERT INTO {PENDING} DEFAULT VALUES RETURNING ctid INTO queued;
+    DELETE FROM {PENDING} WHERE ctid = queued;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
 CREATE OR REPLACE FUNCTION reports_fracture_data_committing() RETURNS trigger AS $$
 BEGIN
     PERFORM nextval('{MARKER}');
-    DELETE FROM {PENDING} WHERE xact = NEW.xact;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
