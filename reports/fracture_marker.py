@@ -31,7 +31,8 @@ until ``SETTLE_SECONDS`` after it was computed, then computed again; one compute
 the full time. A stale section is therefore served at most ``SETTLE_SECONDS`` after it was
 computed, provided a commit takes less than that from its last statement on ``TABLES`` to being
 visible where the section is read (the replica's lag included, "a few seconds":
-``registry/db_router.py``).
+``registry/db_router.py``). ``SET CONSTRAINTS ALL IMMEDIATE`` fires the bump there and then, so
+a transaction that runs it must commit soon after (nothing in the registry runs it).
 
 The triggers are installed by ``reports/migrations/0004_fracture_data_marker.py`` on PostgreSQL
 (they survive every ALTER there). SQLite drops a table's triggers when a migration rebuilds the
@@ -104,14 +105,14 @@ CREATE TRIGGER reports_fracture_data_written AFTER INSERT OR UPDATE OR DELETE OR
 """
 
 
-def install_postgres(schema_editor, tables=TABLES) -> None:
+def install_postgres(schema_editor) -> None:
     schema_editor.execute(POSTGRES_FUNCTIONS, params=None)
-    for table in tables:
+    for table in TABLES:
         schema_editor.execute(_postgres_triggers(table), params=None)
 
 
-def uninstall_postgres(schema_editor, tables=TABLES) -> None:
-    for table in tables:
+def uninstall_postgres(schema_editor) -> None:
+    for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS reports_fracture_data_written ON {table};", params=None)
     schema_editor.execute(POSTGRES_DROP_FUNCTIONS, params=None)
 

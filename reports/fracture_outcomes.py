@@ -3,9 +3,9 @@ and how many events investigators have adjudicated (DATA_DICTIONARY.md §6).
 
 The statistics are ``reports.survival`` (pure); the cohort comes from
 ``registry.fractures.selectors.survival_subjects``. The dashboard caches this section under a
-marker the database moves whenever a survey, procedure, leak, fracture, re-treatment or sign-off
-is saved or deleted (``reports.fracture_marker``, one row to read), so a recorded fracture shows
-at once while unchanged data is not recomputed; the views beat keeps
+marker the database moves whenever a survey, procedure, leak, fracture, re-treatment, sign-off,
+death or withdrawal is saved or deleted (``reports.fracture_marker``, one row to read), so a
+recorded fracture shows at once while unchanged data is not recomputed; the views beat keeps
 (each site, the whole registry: ``dashboard_snapshots_store``) show their snapshot, at most one
 beat interval old, when the data changed since, rather than computing on the request.
 """
