@@ -23,16 +23,18 @@ transaction: SQLite runs one writer at a time anyway, and the bump commits with 
 
 Never stale for long. On PostgreSQL the bump is visible a moment before the data it stands for:
 it is made as the commit begins (the deferred work queued after the transaction's last statement
-on ``TABLES``, the commit's WAL flush and a replica's replay come after), and a reader in that moment reads the new marker but computes
-without the writer's rows. Cached under the new marker, that would be served until the next
-write. So a reader notes when it first saw each marker (``SETTLE_SECONDS``, in the cache): a
-section computed less than ``SETTLE_SECONDS`` after its marker was first seen is served only
-until ``SETTLE_SECONDS`` after it was computed, then computed again; one computed later is kept
-the full time. A stale section is therefore served at most ``SETTLE_SECONDS`` after it was
-computed, provided a commit takes less than that from its last statement on ``TABLES`` to being
-visible where the section is read (the replica's lag included, "a few seconds":
-``registry/db_router.py``). ``SET CONSTRAINTS ALL IMMEDIATE`` fires the bump there and then, so
-a transaction that runs it must commit soon after (nothing in the registry runs it).
+on ``TABLES``, the commit's WAL flush and a replica's replay come after), and a reader in that
+moment reads the new marker but computes without the writer's rows. Cached under the new marker,
+that would be served until the next write. So a reader notes when it first saw each marker (in
+the cache): a section computed less than ``SETTLE_SECONDS`` after its marker was first seen is
+served only until ``SETTLE_SECONDS`` after it was computed, then computed again; one computed
+later is kept the full time. A stale section is therefore served at most ``SETTLE_SECONDS``
+after it was computed, provided a commit takes less than that from its last statement on
+``TABLES`` to being visible where the section is read (the replica's lag included, "a few
+seconds": ``registry/db_router.py``). The price: a view computed right after a change is computed
+once more if asked for again after ``SETTLE_SECONDS``. ``SET CONSTRAINTS ALL IMMEDIATE`` fires
+the bump there and then, so a transaction that runs it must commit soon after (nothing in the
+registry runs it).
 
 The triggers are installed by ``reports/migrations/0004_fracture_data_marker.py`` on PostgreSQL
 (they survive every ALTER there). SQLite drops a table's triggers when a migration rebuilds the
