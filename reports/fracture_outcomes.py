@@ -2,9 +2,10 @@
 and how many events investigators have adjudicated (DATA_DICTIONARY.md §6).
 
 The statistics are ``reports.survival`` (pure); the cohort comes from
-``registry.fractures.selectors.survival_subjects``. The dashboard caches this section under a key
-that changes whenever a survey, procedure, leak, fracture, re-treatment or sign-off is saved, so
-a recorded fracture shows at once while unchanged data is not recomputed; the views beat keeps
+``registry.fractures.selectors.survival_subjects``. The dashboard caches this section under a
+marker the database moves whenever a survey, procedure, leak, fracture, re-treatment, sign-off,
+death or withdrawal is saved or deleted (``reports.fracture_marker``, one row to read), so a
+recorded fracture shows at once while unchanged data is not recomputed; the views beat keeps
 (each site, the whole registry: ``dashboard_snapshots_store``) show their snapshot, at most one
 beat interval old, when the data changed since, rather than computing on the request.
 """
@@ -16,13 +17,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import connection
+from django.utils import timezone
 
-from registry.followup.models import SurveyResponse
 from registry.fractures import selectors as fracture_selectors
-from registry.fractures.models import FractureEvent, Reintervention
-from registry.procedures.models import CementLeak, Complication, Procedure, ProcedureType
-from reports import charts
+from registry.procedures.models import ProcedureType
+from reports import charts, fracture_marker
 from reports.stats import SMALL_CELL, format_number, suppress_count
 from reports.survival import KaplanMeier, kaplan_meier, logrank
 from reports.tables import Table
@@ -157,18 +156,6 @@ def adjudication_text(counts: dict) -> str:
     )
 
 
-STAMPED_MODELS = (FractureEvent, Reintervention, SurveyResponse, Complication, Procedure, CementLeak)
-
-
-def _data_stamp() -> tuple:
-    """Changes whenever anything these figures rest on is saved or deleted: one query."""
-    tables = [connection.ops.quote_name(model._meta.db_table) for model in STAMPED_MODELS]
-    parts = [f"(SELECT COUNT(*) FROM {t}), (SELECT MAX(updated_at) FROM {t})" for t in tables]  # noqa: S608 - names from the models
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts))
-        return tuple(cursor.fetchone())
-
-
 CACHE_SECONDS = 600
 
 
@@ -214,17 +201,34 @@ def dashboard_snapshots_store(views: list[tuple[object, bool]], *, as_of: dt.dat
     return len(stored)
 
 
-def dashboard_section(*, cohort, as_of: dt.date, suppress: bool) -> FractureOutcomes:
-    key = (
-        "reports:fracture-outcomes:"
-        + hashlib.sha256(repr((cohort, as_of, suppress, _data_stamp())).encode()).hexdigest()
-    )
-    if (cached := cache.get(key)) is not None:
-        return cached
+@dataclass
+class CachedSection:
+    content: FractureOutcomes
+    # Computed soon after its marker was first seen (fracture_marker): served until then only.
+    trusted_until: dt.datetime | None
+
+
+def _marker_first_seen(marker: int, now: dt.datetime) -> dt.datetime:
+    key = f"reports:fracture-outcomes:marker-seen:{marker}"
+    if (seen := cache.get(key)) is None:
+        cache.add(key, now, CACHE_SECONDS)
+        seen = cache.get(key, now)
+    return seen
+
+
+def dashboard_section(*, cohort, as_of: dt.date, suppress: bool, now: dt.datetime | None = None) -> FractureOutcomes:
+    marker = fracture_marker.read()
+    now = now or timezone.now()  # after the read: a marker is never seen before it was
+    key = "reports:fracture-outcomes:" + hashlib.sha256(repr((cohort, as_of, suppress, marker)).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None and (cached.trusted_until is None or now < cached.trusted_until):
+        return cached.content
     # Data changed since the last computation of this view: a view beat keeps serves its snapshot
     # (at most one beat interval old) rather than computing the curves on the request.
     if (snapshot := cache.get(_snapshot_key(cohort, as_of, suppress))) is not None:
         return snapshot
+    settle = dt.timedelta(seconds=fracture_marker.SETTLE_SECONDS)
+    settled = now - _marker_first_seen(marker, now) >= settle
     content = section_for(procedure_q=cohort.procedure_q(), site_ids=cohort.site_ids, as_of=as_of, suppress=suppress)
-    cache.set(key, content, CACHE_SECONDS)
+    cache.set(key, CachedSection(content, None if settled else now + settle), CACHE_SECONDS)
     return content

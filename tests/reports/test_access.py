@@ -187,7 +187,7 @@ def test_dashboard_page_query_count_does_not_grow_with_the_cohort(
 ):
     client = client_for(admin_user)
     build_cohort(site_a, site_b)
-    # 16 for the figures, 11 for the new-fracture section (fractures selectors, data stamp), 9 for
+    # 16 for the figures, 11 for the new-fracture section (fractures selectors, change marker), 9 for
     # the outcome rollups (refreshing the stale partitions: claim, delete and insert; two reads).
     with django_assert_max_num_queries(36) as small:
         client.get(reverse("reports:dashboard"))

@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from registry.followup.models import SurveyResponse
-from reports import fracture_outcomes, services
+from reports import fracture_marker, fracture_outcomes, services
 from reports.loaders import CohortFilter
 from tests.reports.cohort import AS_OF, build_cohort
 
@@ -47,14 +48,18 @@ def test_a_sites_section_comes_from_the_beat_snapshot_after_a_change(
         else (CohortFilter(site_ids=(site_a.id,)), AS_OF)
     )
     expected = _computed(cohort, suppress=suppress, as_of=as_of)
-    # Given a survey saved after beat's refresh (the section's data stamp changes)
+    # Given a survey saved after beat's refresh, and the section's marker moved as its commit would
     a5 = procedures["A5"]
+    marker = fracture_marker.read()
     SurveyResponse.objects.create(
         patient=a5.patient, procedure=a5, event_code="m3", source="phone", collected_on=dt.date(2026, 6, 1),
         vas=Decimal("3.0"), submitted_at=timezone.make_aware(dt.datetime(2026, 6, 1, 12)),
     )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what the commit does first
+    assert fracture_marker.read() != marker
 
-    # When the site's dashboard asks for the section: one query (the data stamp), no curves
+    # When the site's dashboard asks for the section: one query (the marker), no curves
     with django_assert_num_queries(1):
         served = _section(cohort, suppress=suppress, as_of=as_of)
 
