@@ -787,7 +787,7 @@ def bone_health(f: Frames) -> dict:
 # --- completeness --------------------------------------------------------------------------
 
 
-def _recorded(column: pd.Series) -> pd.Series:
+def recorded(column: pd.Series) -> pd.Series:
     if column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype):
         return column.notna() & (column != "")
     return column.notna()
@@ -796,7 +796,7 @@ def _recorded(column: pd.Series) -> pd.Series:
 def completeness(f: Frames) -> dict:
     procedures, levels, leak_rows = f.procedures, f.levels, f.leaks
     osteoporotic = procedures[procedures["indication"] == "osteoporotic"]
-    fracture_age = _recorded(procedures["fracture_age"]) | _recorded(procedures["fracture_age_days"])
+    fracture_age = recorded(procedures["fracture_age"]) | recorded(procedures["fracture_age_days"])
     baseline = f.answers[f.answers["event_code"] == "baseline"]
     has_baseline_vas = procedures["procedure_id"].isin(baseline.loc[baseline["vas"].notna(), "procedure_id"])
     has_baseline_odi = procedures["procedure_id"].isin(baseline.loc[baseline["odi_percent"].notna(), "procedure_id"])
@@ -806,17 +806,17 @@ def completeness(f: Frames) -> dict:
 
     return {
         "fracture_age": share(fracture_age),
-        "mri_oedema": share(_recorded(procedures["mri_oedema"])),
-        "fluoroscopy_seconds": share(_recorded(procedures["fluoroscopy_seconds"])),
-        "dose_area_product": share(_recorded(procedures["dose_area_product"])),
+        "mri_oedema": share(recorded(procedures["mri_oedema"])),
+        "fluoroscopy_seconds": share(recorded(procedures["fluoroscopy_seconds"])),
+        "dose_area_product": share(recorded(procedures["dose_area_product"])),
         "baseline_vas": share(has_baseline_vas),
         "baseline_odi": share(has_baseline_odi),
-        "t_score_osteoporotic": share(_recorded(osteoporotic["lowest_t_score"])),
-        "body_volume": share(_recorded(levels["body_volume_cc"])),
-        "viscosity": share(_recorded(levels["viscosity"])),
-        "needle_gauge": share(_recorded(levels["needle_gauge"])),
-        "leak_pathway": share(_recorded(leak_rows["pathway"])),
-        "leak_size": share(_recorded(leak_rows["size_grade"])),
+        "t_score_osteoporotic": share(recorded(osteoporotic["lowest_t_score"])),
+        "body_volume": share(recorded(levels["body_volume_cc"])),
+        "viscosity": share(recorded(levels["viscosity"])),
+        "needle_gauge": share(recorded(levels["needle_gauge"])),
+        "leak_pathway": share(recorded(leak_rows["pathway"])),
+        "leak_size": share(recorded(leak_rows["size_grade"])),
     }
 
 
