@@ -108,8 +108,9 @@ def _quarter_start(day: dt.date) -> dt.date:
 def contained_counts(cumulative: Frames, *, start: dt.date) -> list[Metrics]:
     """The counts (``reports.release_counts``: what the guard reads) of what a reviewer can hold
     beside the cumulative section of the report of the quarter that begins on ``start``: the
-    previous quarter's cumulative cohort, and each earlier quarter on its own (the report's own
-    quarter is computed by the caller), all as known on the report's day.
+    previous quarter's cumulative cohort as known at that quarter's end (as its report showed it),
+    and each earlier quarter on its own as known on the report's day (the report's own quarter is
+    computed by the caller).
 
     The earlier quarters are counted together, grouped by the quarter each procedure was performed
     in: a registry's age adds groups, not passes over the data."""

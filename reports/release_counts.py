@@ -15,7 +15,6 @@ be added here: that test fails until it is.
 
 from __future__ import annotations
 
-import itertools
 from functools import lru_cache
 
 import numpy as np
@@ -89,28 +88,48 @@ class _Tally:
         return self._per_release(np.unique(release * span + ids) // span)
 
     def split(self, *columns: pd.Series) -> tuple[dict, _Tally]:
-        """The same rows in one group per release and value of ``columns`` (a tuple of values for
-        several columns): each value's column in the arrays of the new tally, and that tally, whose
-        arrays have one row per release. Rows with a missing value are in no group, as in pandas."""
-        code = np.zeros(len(self.release), dtype=np.int64)
+        """The same rows in one group per release and value of ``columns`` (of one column: every
+        category of a categorical, every value present otherwise; of several: the tuples of values
+        present): each value's position in the group axis, and the tally whose arrays have one row
+        per release and one column per value. Rows with a missing value are in none, as in pandas."""
+        coded = [_codes(column) for column in columns]
         missing = np.zeros(len(self.release), dtype=bool)
-        values = []
-        for column in columns:
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                codes, uniques = column.cat.codes.to_numpy(dtype=np.int64), list(column.cat.categories)
-            else:
-                codes, uniques = pd.factorize(column)
-                uniques = list(uniques)
+        for codes, _ in coded:
             missing |= codes < 0
-            code = code * len(uniques) + codes
-            values.append(uniques)
-        labels = list(itertools.product(*values))
-        if len(columns) == 1:
-            labels = [label[0] for label in labels]
+        if len(coded) == 1:
+            code, labels = coded[0]
+        else:
+            sizes = tuple(max(len(uniques), 1) for _, uniques in coded)
+            combined = np.ravel_multi_index(tuple(np.where(missing, 0, codes) for codes, _ in coded), sizes)
+            observed, inverse = np.unique(combined[~missing], return_inverse=True)
+            code = np.zeros(len(combined), dtype=np.int64)
+            code[~missing] = inverse
+            positions = np.unravel_index(observed, sizes)
+            labels = list(
+                zip(
+                    *(np.asarray(uniques, dtype=object)[p] for (_, uniques), p in zip(coded, positions, strict=True)),
+                    strict=True,
+                )
+            )
         width = len(labels)
         bins = self.releases * width
         grouped = np.where(missing | (self.release == self.releases), bins, self.release * width + code)
         return {label: position for position, label in enumerate(labels)}, _Tally(grouped, bins, (self.releases, width))
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, list]:
+    """Each row's value as a position in the column's values (-1: missing), and the values."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(dtype=np.int64), list(column.cat.categories)
+    codes, uniques = pd.factorize(column)
+    return codes.astype(np.int64), list(uniques)
+
+
+def _present(groups: dict, counts: np.ndarray) -> list[tuple]:
+    """(value, position) of the values of ``groups`` (a ``split``'s) whose count in ``counts``
+    (one release's) is not 0, as pandas' observed groups."""
+    labels = list(groups)
+    return [(labels[g], g) for g in np.flatnonzero(counts)]
 
 
 def _in_release(frame: pd.DataFrame, procedure_ids: pd.Index, release: np.ndarray, releases: int) -> np.ndarray:
@@ -211,13 +230,11 @@ def _activity(f: Frames, t: dict):
             "levels_per_patient": {kind: _n(patients_of[kind][r]) for kind in kinds},
             "level_distribution": {
                 VertebralLevel(level).name: _share(level_counts[r, g], n_levels[r])
-                for level, g in level_groups.items()
-                if level_counts[r, g]
+                for level, g in _present(level_groups, level_counts[r])
             },
             "level_distribution_pvp": {
                 VertebralLevel(level).name: _share(pvp_level_counts[r, g], levels_pvp[r])
-                for level, g in level_groups.items()
-                if pvp_level_counts[r, g]
+                for level, g in _present(level_groups, pvp_level_counts[r])
             },
         }
 
@@ -250,13 +267,11 @@ def _cement(f: Frames, t: dict):
             "fill_percent_pvp": _n(fills_pvp[r]),
             "by_product": {
                 product: {"levels": int(product_volumes[r, g]), "volume": _n(product_volumes[r, g])}
-                for product, g in sorted(products.items())
-                if product_rows[r, g]
+                for product, g in sorted(_present(products, product_rows[r]))
             },
             "by_lot": {
                 lot: {"levels": int(lot_volumes[r, g]), "volume": _n(lot_volumes[r, g])}
-                for lot, g in sorted(lots.items())
-                if lot_rows[r, g]
+                for lot, g in sorted(_present(lots, lot_rows[r]))
             },
         }
 
@@ -378,8 +393,7 @@ def _complications(f: Frames, t: dict):
                     "complications": int(type_rows[r, g]),
                     "procedures": _share(type_procedures[r, g], n_procedures[r]),
                 }
-                for code, g in sorted(types.items())
-                if type_rows[r, g]
+                for code, g in _present(types, type_rows[r])
             },
             "by_severity": {
                 severity: _share(severity_counts[r, severities[severity]] if severity in severities else 0, n_comps[r])
@@ -438,9 +452,9 @@ def _outcomes(f: Frames, t: dict):
         return OutcomeRow(score=_n(n(scores)), change=_n(n(changes)), improved=_share(n(hits), n(pairs)))
 
     def build(r: int) -> dict:
-        present = {code for code, g in codes.items() if code_rows[r, g]} - {""}
+        present = {code for code, _ in _present(codes, code_rows[r])} - {""}
         events = [*EVENT_ORDER, *sorted(present - set(EVENT_ORDER))]
-        present_indications = sorted(i for i, g in indications.items() if indication_rows[r, g])
+        present_indications = sorted(indication for indication, _ in _present(indications, indication_rows[r]))
         result: dict = {"events": events}
         for measure in MEASURE_COLUMNS:
             by_type = {"all": {event: row(measure, "all", event, r) for event in events}}
@@ -468,7 +482,7 @@ def _follow_up(f: Frames, t: dict):
     outcome_counts = by_outcome.rows()
 
     def build(r: int) -> dict:
-        present = {code for code, g in codes.items() if planned[r, g]}
+        present = {code for code, _ in _present(codes, planned[r])}
         ordered = [code for code in EVENT_ORDER if code in present] + sorted(present - set(EVENT_ORDER))
         rows = {}
         for code in ordered:
