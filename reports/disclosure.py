@@ -16,7 +16,7 @@ table hides. The rule for aggregate-only users (reviewers):
    (denominator - count) or number of values differs by 1-4 from the same figure of a release it
    contains: each quarter it spans (the report's own quarter section, and any quarter a reviewer
    can open on the dashboard) and the previous quarter's cumulative section, each recomputed from
-   the same data (``contained_releases``). A withheld figure takes a partner in its breakdown
+   the same data (``contained_counts``). A withheld figure takes a partner in its breakdown
    (complementary suppression), so that the difference cannot be worked out from the totals either.
    The whole registry's report is exempt: administrators alone read it, and they see every figure.
 
@@ -34,6 +34,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from reports.metrics import Frames, Metrics, OutcomeRow
+from reports.release_counts import release_counts
 from reports.stats import SMALL_CELL, MeanSummary, Proportion
 
 
@@ -104,17 +105,24 @@ def _quarter_start(day: dt.date) -> dt.date:
     return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
 
-def contained_releases(cumulative: Frames, *, start: dt.date) -> list[Frames]:
-    """What a reviewer can hold beside the cumulative section of the report of the quarter that
-    begins on ``start``: the previous quarter's cumulative cohort, and each earlier quarter on its
-    own (the report's own quarter is computed by the caller), all as known on the report's day."""
-    releases = [cumulative.up_to(start - dt.timedelta(days=1))]
+def contained_counts(cumulative: Frames, *, start: dt.date) -> list[Metrics]:
+    """The counts (``reports.release_counts``: what the guard reads) of what a reviewer can hold
+    beside the cumulative section of the report of the quarter that begins on ``start``: the
+    previous quarter's cumulative cohort as known at that quarter's end (as its report showed it),
+    and each earlier quarter on its own as known on the report's day (the report's own quarter is
+    computed by the caller).
+
+    The earlier quarters are counted together, grouped by the quarter each procedure was performed
+    in: a registry's age adds groups, not passes over the data."""
+    previous = cumulative.up_to(start - dt.timedelta(days=1))
+    counts = release_counts(previous, release=np.zeros(len(previous.procedures), dtype=np.int64), releases=1)
     performed = cumulative.procedures["performed_on"]
     if performed.empty:
-        return releases
-    quarter = _quarter_start(performed.min().date())
-    while quarter < start:
-        following = _quarter_start(quarter + dt.timedelta(days=92))
-        releases.append(cumulative.performed_between(quarter, following - dt.timedelta(days=1)))
-        quarter = following
-    return releases
+        return counts
+    first = _quarter_start(performed.min().date())
+    quarters = (start.year - first.year) * 4 + (start.month - first.month) // 3
+    # Quarters since the first, numbered from 0; the report's own quarter (and any day without a
+    # date) is in none of them.
+    since_first = (performed.dt.year - first.year) * 4 + (performed.dt.month - first.month) // 3
+    release = since_first.fillna(quarters).clip(upper=quarters).to_numpy(dtype=np.int64)
+    return counts + release_counts(cumulative, release=release, releases=quarters)

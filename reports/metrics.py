@@ -39,7 +39,6 @@ from registry.procedures.models import ComplicationType, LeakLocation, SirSeveri
 from reports.stats import (
     MeanSummary,
     Proportion,
-    count_summary,
     mean_summary,
     proportion,
     summary_from_aggregates,
@@ -342,7 +341,7 @@ def _groups(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 # --- activity ------------------------------------------------------------------------------
 
 
-def activity(f: Frames, *, counts_only: bool = False) -> dict:
+def activity(f: Frames) -> dict:
     procedures, levels = f.procedures, f.levels
     patients = procedures.drop_duplicates("patient_id")
     n_procedures = len(procedures)
@@ -350,7 +349,7 @@ def activity(f: Frames, *, counts_only: bool = False) -> dict:
     for kind, group in _groups(levels).items():
         patients_of_kind = procedures if kind == "all" else procedures[procedures["procedure_type"] == kind]
         counts = group.groupby("patient_id").size().reindex(patients_of_kind["patient_id"].unique(), fill_value=0)
-        levels_per_patient[kind] = mean_summary(counts.to_numpy(), scale=1, counts_only=counts_only)
+        levels_per_patient[kind] = mean_summary(counts.to_numpy(), scale=1)
     type_counts = procedures["procedure_type"].value_counts()
     indication_counts = procedures["indication"].value_counts()
     level_counts = levels["level"].value_counts()
@@ -366,7 +365,7 @@ def activity(f: Frames, *, counts_only: bool = False) -> dict:
             indication: _share(count, n_procedures) for indication, count in indication_counts.sort_index().items()
         },
         "female": _share((patients["sex"] == "female").sum(), len(patients)),
-        "age": mean_summary(procedures["age"], scale=1, counts_only=counts_only),
+        "age": mean_summary(procedures["age"], scale=1),
         "levels_per_patient": levels_per_patient,
         "level_distribution": {
             VertebralLevel(level).name: _share(count, len(levels)) for level, count in level_counts.sort_index().items()
@@ -382,22 +381,21 @@ def activity(f: Frames, *, counts_only: bool = False) -> dict:
 # --- cement --------------------------------------------------------------------------------
 
 
-def cement(f: Frames, *, counts_only: bool = False) -> dict:
+def cement(f: Frames) -> dict:
     levels = f.levels
     pvp = levels[levels["procedure_type"] == "PVP"]
     volume = levels["cement_volume_ml"]
-    products = grouped_summaries(volume, [levels["product"]], scale=VOLUME_SCALE, counts_only=counts_only)
-    lots = grouped_summaries(volume, [levels["product"], levels["lot"]], scale=VOLUME_SCALE, counts_only=counts_only)
+    products = grouped_summaries(volume, [levels["product"]], scale=VOLUME_SCALE)
+    lots = grouped_summaries(volume, [levels["product"], levels["lot"]], scale=VOLUME_SCALE)
     return {
         "volume": {
-            kind: mean_summary(group["cement_volume_ml"], scale=VOLUME_SCALE, counts_only=counts_only)
-            for kind, group in _groups(levels).items()
+            kind: mean_summary(group["cement_volume_ml"], scale=VOLUME_SCALE) for kind, group in _groups(levels).items()
         },
-        "body_volume": mean_summary(levels["body_volume_cc"], scale=VOLUME_SCALE, counts_only=counts_only),
-        "fill_percent": mean_summary(levels["fill_percent"], counts_only=counts_only),
+        "body_volume": mean_summary(levels["body_volume_cc"], scale=VOLUME_SCALE),
+        "fill_percent": mean_summary(levels["fill_percent"]),
         # Beside Barriga-Martín 2022 (PVP only): the PVP levels' figures.
-        "body_volume_pvp": mean_summary(pvp["body_volume_cc"], scale=VOLUME_SCALE, counts_only=counts_only),
-        "fill_percent_pvp": mean_summary(pvp["fill_percent"], counts_only=counts_only),
+        "body_volume_pvp": mean_summary(pvp["body_volume_cc"], scale=VOLUME_SCALE),
+        "fill_percent_pvp": mean_summary(pvp["fill_percent"]),
         # Levels per product or lot: every level has a volume, so the group's n.
         "by_product": {key[0]: {"levels": s.n, "volume": s} for key, s in sorted(products.items())},
         "by_lot": {key: {"levels": s.n, "volume": s} for key, s in sorted(lots.items())},
@@ -407,7 +405,7 @@ def cement(f: Frames, *, counts_only: bool = False) -> dict:
 # --- leaks ---------------------------------------------------------------------------------
 
 
-def leaks(f: Frames, *, counts_only: bool = False) -> dict:
+def leaks(f: Frames) -> dict:
     levels, leak_rows, procedures = f.levels, f.leaks, f.procedures
     per_level = {kind: _share(group["has_leak"].sum(), len(group)) for kind, group in _groups(levels).items()}
     per_patient = {}
@@ -440,9 +438,9 @@ def leaks(f: Frames, *, counts_only: bool = False) -> dict:
             **{grade: _share(pvp_sizes.get(grade, 0), len(pvp_leaks)) for grade in SIZE_GRADES},
             "not recorded": _share(pvp_sizes.get("", 0), len(pvp_leaks)),
         },
-        "volume_with_leak_pvp": mean_summary(pvp_with_leak, scale=VOLUME_SCALE, counts_only=counts_only),
-        "volume_without_leak_pvp": mean_summary(pvp_without_leak, scale=VOLUME_SCALE, counts_only=counts_only),
-        "volume_test_pvp": None if counts_only else welch_t_test(pvp_with_leak, pvp_without_leak),
+        "volume_with_leak_pvp": mean_summary(pvp_with_leak, scale=VOLUME_SCALE),
+        "volume_without_leak_pvp": mean_summary(pvp_without_leak, scale=VOLUME_SCALE),
+        "volume_test_pvp": welch_t_test(pvp_with_leak, pvp_without_leak),
         "per_level": per_level,
         "per_patient": per_patient,
         "per_procedure": per_procedure,
@@ -457,9 +455,9 @@ def leaks(f: Frames, *, counts_only: bool = False) -> dict:
         },
         "symptomatic": _share(leak_rows["symptomatic"].sum(), n_leaks),
         "leaks": n_leaks,
-        "volume_with_leak": mean_summary(with_leak, scale=VOLUME_SCALE, counts_only=counts_only),
-        "volume_without_leak": mean_summary(without_leak, scale=VOLUME_SCALE, counts_only=counts_only),
-        "volume_test": None if counts_only else welch_t_test(with_leak, without_leak),
+        "volume_with_leak": mean_summary(with_leak, scale=VOLUME_SCALE),
+        "volume_without_leak": mean_summary(without_leak, scale=VOLUME_SCALE),
+        "volume_test": welch_t_test(with_leak, without_leak),
     }
 
 
@@ -474,7 +472,7 @@ def fisher_exact(a_events: int, a_total: int, b_events: int, b_total: int) -> fl
     return float(scipy_stats.fisher_exact(table).pvalue)
 
 
-def complications(f: Frames, *, counts_only: bool = False) -> dict:
+def complications(f: Frames) -> dict:
     comps, procedures, levels = f.complications, f.procedures, f.levels
     n_patients = procedures["patient_id"].nunique()
     n_procedures = len(procedures)
@@ -524,9 +522,7 @@ def complications(f: Frames, *, counts_only: bool = False) -> dict:
         "neurological": patients_with(kind.str.startswith(NEUROLOGICAL_PREFIX)),
         "adjacent_fracture_with_disc_leak": adjacent_with,
         "adjacent_fracture_without_disc_leak": adjacent_without,
-        "adjacent_fracture_p": None
-        if counts_only
-        else fisher_exact(
+        "adjacent_fracture_p": fisher_exact(
             adjacent_with.count, adjacent_with.denominator, adjacent_without.count, adjacent_without.denominator
         ),
     }
@@ -597,17 +593,9 @@ def answer_frame(responses: pd.DataFrame) -> pd.DataFrame:
 EMPTY = summary_from_aggregates(0, None, None, None, None)
 
 
-def grouped_summaries(
-    values: pd.Series, by: list[pd.Series], *, scale: int | None = None, counts_only: bool = False
-) -> dict[tuple, MeanSummary]:
+def grouped_summaries(values: pd.Series, by: list[pd.Series], *, scale: int | None = None) -> dict[tuple, MeanSummary]:
     """MeanSummary of ``values`` for every group of ``by``, in one grouped pass; keys are tuples.
-    With ``scale``, from integer sums (exact, ``reports.stats``); ``counts_only``: the same groups
-    with their number of values only (``reports.stats.count_summary``)."""
-    if counts_only:
-        return {
-            (key if isinstance(key, tuple) else (key,)): count_summary(n)
-            for key, n in values.groupby(by, observed=True).count().items()
-        }
+    With ``scale``, from integer sums (exact, ``reports.stats``)."""
     if scale is not None:
         units = pd.Series(to_units(values.to_numpy(dtype=float), scale), index=values.index)
         # One cython reduction each (a named ``agg`` costs several times more).
@@ -627,17 +615,13 @@ def grouped_summaries(
     return result
 
 
-def _outcome_rows(
-    answers: pd.DataFrame, measure: str, keys: list[str], *, counts_only: bool = False
-) -> dict[tuple, OutcomeRow]:
+def _outcome_rows(answers: pd.DataFrame, measure: str, keys: list[str]) -> dict[tuple, OutcomeRow]:
     """{(group..., event): OutcomeRow} for the groups of ``keys`` (ending with event_code)."""
     column, scale = MEASURE_COLUMNS[measure], MEASURE_SCALES[measure]
     by = [answers[key] for key in keys]
-    scores = grouped_summaries(answers[column], by, scale=scale, counts_only=counts_only)
+    scores = grouped_summaries(answers[column], by, scale=scale)
     # Follow-up minus baseline over the procedures with both scores (a paired change).
-    changes = grouped_summaries(
-        answers[column] - answers[f"{measure}_baseline"], by, scale=scale, counts_only=counts_only
-    )
+    changes = grouped_summaries(answers[column] - answers[f"{measure}_baseline"], by, scale=scale)
     # One cython reduction each (a named ``agg`` costs several times more).
     flags = answers[f"{measure}_improved"].groupby(by, observed=True)
     improved = {
@@ -661,9 +645,8 @@ def _row(rows: dict[tuple, OutcomeRow], key: tuple) -> OutcomeRow:
     return OutcomeRow(EMPTY, None, None) if key[-1] == "baseline" else OutcomeRow(EMPTY, EMPTY, _share(0, 0))
 
 
-def outcomes(f: Frames, *, counts_only: bool = False) -> dict:
+def outcomes(f: Frames) -> dict:
     """{measure: {"by_type": {type: {event: OutcomeRow}}, "by_indication": {...}}}.
-    ``counts_only``: see ``compute_all``.
 
     Pairs are by procedure: a patient treated twice contributes each procedure's own
     baseline and follow-up.
@@ -673,9 +656,9 @@ def outcomes(f: Frames, *, counts_only: bool = False) -> dict:
     indications = sorted(f.procedures["indication"].unique())
     result: dict = {"events": events}
     for measure in MEASURE_COLUMNS:
-        overall = _outcome_rows(answers, measure, ["event_code"], counts_only=counts_only)
-        typed = _outcome_rows(answers, measure, ["procedure_type", "event_code"], counts_only=counts_only)
-        by_indication_rows = _outcome_rows(answers, measure, ["indication", "event_code"], counts_only=counts_only)
+        overall = _outcome_rows(answers, measure, ["event_code"])
+        typed = _outcome_rows(answers, measure, ["procedure_type", "event_code"])
+        by_indication_rows = _outcome_rows(answers, measure, ["indication", "event_code"])
         by_type = {"all": {event: _row(overall, (event,)) for event in events}}
         for kind in PROCEDURE_TYPES:
             by_type[kind] = {event: _row(typed, (kind, event)) for event in events}
@@ -787,7 +770,7 @@ def bone_health(f: Frames) -> dict:
 # --- completeness --------------------------------------------------------------------------
 
 
-def _recorded(column: pd.Series) -> pd.Series:
+def recorded(column: pd.Series) -> pd.Series:
     if column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype):
         return column.notna() & (column != "")
     return column.notna()
@@ -796,7 +779,7 @@ def _recorded(column: pd.Series) -> pd.Series:
 def completeness(f: Frames) -> dict:
     procedures, levels, leak_rows = f.procedures, f.levels, f.leaks
     osteoporotic = procedures[procedures["indication"] == "osteoporotic"]
-    fracture_age = _recorded(procedures["fracture_age"]) | _recorded(procedures["fracture_age_days"])
+    fracture_age = recorded(procedures["fracture_age"]) | recorded(procedures["fracture_age_days"])
     baseline = f.answers[f.answers["event_code"] == "baseline"]
     has_baseline_vas = procedures["procedure_id"].isin(baseline.loc[baseline["vas"].notna(), "procedure_id"])
     has_baseline_odi = procedures["procedure_id"].isin(baseline.loc[baseline["odi_percent"].notna(), "procedure_id"])
@@ -806,17 +789,17 @@ def completeness(f: Frames) -> dict:
 
     return {
         "fracture_age": share(fracture_age),
-        "mri_oedema": share(_recorded(procedures["mri_oedema"])),
-        "fluoroscopy_seconds": share(_recorded(procedures["fluoroscopy_seconds"])),
-        "dose_area_product": share(_recorded(procedures["dose_area_product"])),
+        "mri_oedema": share(recorded(procedures["mri_oedema"])),
+        "fluoroscopy_seconds": share(recorded(procedures["fluoroscopy_seconds"])),
+        "dose_area_product": share(recorded(procedures["dose_area_product"])),
         "baseline_vas": share(has_baseline_vas),
         "baseline_odi": share(has_baseline_odi),
-        "t_score_osteoporotic": share(_recorded(osteoporotic["lowest_t_score"])),
-        "body_volume": share(_recorded(levels["body_volume_cc"])),
-        "viscosity": share(_recorded(levels["viscosity"])),
-        "needle_gauge": share(_recorded(levels["needle_gauge"])),
-        "leak_pathway": share(_recorded(leak_rows["pathway"])),
-        "leak_size": share(_recorded(leak_rows["size_grade"])),
+        "t_score_osteoporotic": share(recorded(osteoporotic["lowest_t_score"])),
+        "body_volume": share(recorded(levels["body_volume_cc"])),
+        "viscosity": share(recorded(levels["viscosity"])),
+        "needle_gauge": share(recorded(levels["needle_gauge"])),
+        "leak_pathway": share(recorded(leak_rows["pathway"])),
+        "leak_size": share(recorded(leak_rows["size_grade"])),
     }
 
 
@@ -849,18 +832,17 @@ class Metrics:
     completeness: dict
 
 
-def compute_all(f: Frames, *, outcome_figures: dict | None = None, counts_only: bool = False) -> Metrics:
+def compute_all(f: Frames, *, outcome_figures: dict | None = None) -> Metrics:
     """``outcome_figures``: ``outcomes(f)`` computed elsewhere (the rollups, registry.rollups).
 
-    ``counts_only``: every count, denominator and n as in the full figures, but the summaries of
-    values carry their n only and the tests are left out (None): what the disclosure guard reads
-    of a release it compares with (``reports.disclosure``), at a fraction of the cost."""
+    The disclosure guard reads only the counts of the releases it compares with:
+    ``reports.release_counts`` gives them for many releases at once, by the same rules."""
     return Metrics(
-        activity=activity(f, counts_only=counts_only),
-        cement=cement(f, counts_only=counts_only),
-        leaks=leaks(f, counts_only=counts_only),
-        complications=complications(f, counts_only=counts_only),
-        outcomes=outcome_figures if outcome_figures is not None else outcomes(f, counts_only=counts_only),
+        activity=activity(f),
+        cement=cement(f),
+        leaks=leaks(f),
+        complications=complications(f),
+        outcomes=outcome_figures if outcome_figures is not None else outcomes(f),
         follow_up=follow_up(f),
         bone_health=bone_health(f),
         completeness=completeness(f),

@@ -37,7 +37,7 @@ from registry.patients.models import Site
 from registry.rollups.selectors import outcomes_from_rollups
 from reports import benchmarks as bm
 from reports import charts, fracture_outcomes
-from reports.disclosure import contained_releases, guard_differences
+from reports.disclosure import contained_counts, guard_differences
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import Frames, compute_all, site_leak_rates
 from reports.models import QuarterlyReport
@@ -242,10 +242,7 @@ def quarterly_document(frames: Frames, inputs: QuarterlyInputs) -> ReportDocumen
     cumulative_metrics = compute_all(cumulative, outcome_figures=inputs.outcomes[None])
     if site is not None:
         # The guard reads only counts, denominators and n of the releases it compares with.
-        contained = [
-            quarter_metrics,
-            *(compute_all(f, counts_only=True) for f in contained_releases(cumulative, start=start)),
-        ]
+        contained = [quarter_metrics, *contained_counts(cumulative, start=start)]
         cumulative_metrics = guard_differences(cumulative_metrics, contained=contained)
     scope = f"{site.code} — {site.name}" if site else "Whole registry"
     fractures = fracture_outcomes.build_section(inputs.fractures, suppress=True, with_png=True)

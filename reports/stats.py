@@ -154,12 +154,9 @@ def _present_values(values: Iterable[object]) -> np.ndarray:
     return np.asarray(present, dtype=float)
 
 
-def mean_summary(values: Iterable[object], *, scale: int | None = None, counts_only: bool = False) -> MeanSummary:
+def mean_summary(values: Iterable[object], *, scale: int | None = None) -> MeanSummary:
     """With ``scale``, every value times ``scale`` is a whole number (module docstring): the
-    summary is exact. ``counts_only``: the number of values only (``count_summary``)."""
-    if counts_only:
-        # A Series' count() skips None, NaN, pd.NA and NaT as _present_values does, without copying.
-        return count_summary(values.count() if isinstance(values, pd.Series) else len(_present_values(values)))
+    summary is exact."""
     present = _present_values(values)
     n = len(present)
     if n == 0:
