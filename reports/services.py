@@ -203,8 +203,17 @@ class QuarterlyInputs:
 
 
 def quarterly_inputs(
-    frames: Frames, *, site: Site | None, year: int, quarter: int, version: int, built_at: dt.datetime
+    frames: Frames,
+    *,
+    site: Site | None,
+    year: int,
+    quarter: int,
+    version: int,
+    built_at: dt.datetime,
+    fractures: fracture_outcomes.SectionInputs | None = None,
 ) -> QuarterlyInputs:
+    """``fractures``: the new-fracture section's inputs when already read (a build reads every
+    site's at once, ``fracture_outcomes.section_inputs_by_site``)."""
     start, end = quarter_bounds(year, quarter)
     site_ids = None if site is None else (site.id,)
     outcomes = {}
@@ -213,10 +222,11 @@ def quarterly_inputs(
         # as known on another day than the rollups would sum take the frames' own.
         cohort = CohortFilter(site_ids=site_ids, performed_from=performed_from, performed_to=end)
         outcomes[performed_from] = outcomes_from_rollups(cohort, as_of=end) if frames.as_of == end else None
-    with reading_replica():
-        fractures = fracture_outcomes.section_inputs(
-            procedure_q=Q(performed_on__lte=end), site_ids=None if site is None else [site.id], as_of=end
-        )
+    if fractures is None:
+        with reading_replica():
+            fractures = fracture_outcomes.section_inputs(
+                procedure_q=Q(performed_on__lte=end), site_ids=None if site is None else [site.id], as_of=end
+            )
     return QuarterlyInputs(
         site=site,
         year=year,
@@ -508,8 +518,20 @@ def quarterly_reports_build(*, year: int, quarter: int, today: dt.date | None = 
     # The largest reports first (the registry's, then the sites' by their procedures), so that the
     # processes composing them finish together (artifacts_for_all).
     procedures = frames.procedures["site_id"].value_counts()
+    with reading_replica():
+        sections = fracture_outcomes.section_inputs_by_site(
+            procedure_q=Q(performed_on__lte=end), site_ids=[site.id for site in targets if site], as_of=end
+        )
     inputs = [
-        quarterly_inputs(frames, site=site, year=year, quarter=quarter, version=1, built_at=built_at)
+        quarterly_inputs(
+            frames,
+            site=site,
+            year=year,
+            quarter=quarter,
+            version=1,
+            built_at=built_at,
+            fractures=sections[site.id if site else None],
+        )
         for site in sorted(targets, key=lambda site: (site is not None, -procedures.get(site.id, 0) if site else 0))
     ]
     # The frames and inputs live until the build ends: the collector need not walk them again at

@@ -95,3 +95,32 @@ def test_dashboard_shows_the_curves_numbers_and_adjudication(cohort, client_for,
     # when one fractures: S(90 days) = 1/2.
     assert '<th scope="row">All patients</th><td>5</td><td>2</td><td>50.0 %' in page.replace("\n", "")
     assert "Adjudicated by an investigator: 0 of 2 new fractures" in page
+
+
+def test_one_read_of_the_cohort_for_a_build_gives_each_site_what_its_own_read_gives(
+    cohort, site_a, site_b, coordinator_b
+):
+    from reports import fracture_outcomes
+
+    other, _ = treated_patient(site_b, V.T12, procedure_type="PKP")
+    survey(other, 100)
+    services.fracture_record(
+        patient=other,
+        acting_user=coordinator_b,
+        levels=[V.L1],
+        diagnosed_on=day(150),
+        confirmed_by="mri",
+        symptomatic=True,
+    )
+    treated_patient(site_b, V.L2, performed_on=day(5))
+    until = Q(performed_on__lte=day(400))
+
+    by_site = fracture_outcomes.section_inputs_by_site(
+        procedure_q=until, site_ids=[site_a.pk, site_b.pk], as_of=day(400)
+    )
+
+    for key, site_ids in ((None, None), (site_a.pk, [site_a.pk]), (site_b.pk, [site_b.pk])):
+        alone = fracture_outcomes.section_inputs(procedure_q=until, site_ids=site_ids, as_of=day(400))
+        assert sorted(by_site[key].subjects, key=repr) == sorted(alone.subjects, key=repr)
+        assert by_site[key].adjudicated == alone.adjudicated
+    assert len(by_site[site_a.pk].subjects) == 5 and len(by_site[site_b.pk].subjects) == 2
