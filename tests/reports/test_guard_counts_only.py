@@ -4,39 +4,21 @@ when it compared with the full figures of each release computed on its own."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
 
 from reports import services
-from reports.disclosure import contained_counts, guard_differences, is_withheld
+from reports.disclosure import contained_counts, guard_differences
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import compute_all
 from tests.reports.cohort import build_cohort
+from tests.reports.guarded import shown, withheld_count
 
 
 @pytest.fixture
 def cohort(site_a, site_b):
     return build_cohort(site_a, site_b)
-
-
-def shown(value):
-    """Every figure with its type and withheld mark (a WithheldCount equals its plain int)."""
-    if dataclasses.is_dataclass(value):
-        return (type(value).__name__, {f.name: shown(getattr(value, f.name)) for f in dataclasses.fields(value)})
-    if isinstance(value, dict):
-        return {key: shown(item) for key, item in value.items()}
-    return (type(value).__name__, is_withheld(value), repr(value))
-
-
-def withheld_count(value) -> int:
-    if dataclasses.is_dataclass(value):
-        own = int(is_withheld(value))
-        return own + sum(withheld_count(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, dict):
-        return sum(withheld_count(item) for item in value.values())
-    return int(is_withheld(value))
 
 
 def releases_by_definition(cumulative, start: dt.date):

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 
 from registry.procedures.models import ComplicationType, LeakLocation, SirSeverity
-from reports.disclosure import contained_counts, guard_differences, is_withheld
+from reports.disclosure import contained_counts, guard_differences
 from reports.metrics import Frames, Metrics, OutcomeRow, compute_all, make_frames
 from reports.release_counts import release_counts
 from reports.stats import MeanSummary, Proportion
+from tests.reports.guarded import shown, withheld_count
 
 # The report of 2026 Q1, as known at its end; procedures from 2024 Q3, none in 2025 Q2.
 START, END = dt.date(2026, 1, 1), dt.date(2026, 3, 31)
@@ -295,21 +296,3 @@ def test_the_guard_withholds_the_same_figures_as_against_each_release_computed_a
 
     assert shown(counted) == shown(alone)
     assert withheld_count(alone) > 0
-
-
-def shown(value):
-    """Every figure with its type and withheld mark (a WithheldCount equals its plain int)."""
-    if dataclasses.is_dataclass(value):
-        return (type(value).__name__, {f.name: shown(getattr(value, f.name)) for f in dataclasses.fields(value)})
-    if isinstance(value, dict):
-        return {key: shown(item) for key, item in value.items()}
-    return (type(value).__name__, is_withheld(value), repr(value))
-
-
-def withheld_count(value) -> int:
-    if dataclasses.is_dataclass(value):
-        own = int(is_withheld(value))
-        return own + sum(withheld_count(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, dict):
-        return sum(withheld_count(item) for item in value.values())
-    return int(is_withheld(value))
