@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -120,7 +121,12 @@ class ClockFile:
 
     def set(self, instant: dt.datetime) -> dt.datetime:
         self.frozen.set(instant)
-        self.path.write_text(instant.astimezone(dt.UTC).isoformat())
+        # Written whole, then renamed over the old file: a worker reading while the test writes
+        # sees the old instant or the new one, never an empty file (which reads as the real clock:
+        # months after the test's days, every window closed).
+        fresh = self.path.with_name(self.path.name + ".new")
+        fresh.write_text(instant.astimezone(dt.UTC).isoformat())
+        os.replace(fresh, self.path)
         return instant
 
 

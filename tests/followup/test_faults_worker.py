@@ -79,9 +79,15 @@ def test_worker_killed_mid_send_is_replaced_and_the_message_goes_once(
     assert message.status == MessageStatus.SENDING
 
     # And a new worker starts; once the lease is over, the sweep takes the message back
-    start_worker(env=worker_env, concurrency=1)
+    replacement = start_worker(env=worker_env, concurrency=1)
     followup_sweep_task.delay()
-    wait_for(lambda: sweep_ran_at(at(14)), message="sweep within the lease")
+    # The new worker's own sweep (the heartbeat of the killed one's already says at(14)).
+    wait_for(
+        lambda: any(
+            "followup_sweep_task[" in line and " succeeded " in line for line in replacement.output().splitlines()
+        ),
+        message="sweep within the lease",
+    )
     assert OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENDING
     clock_file.set(at(14, 10, 11))
     followup_sweep_task.delay()
