@@ -9,12 +9,12 @@ decided by the caller (views and services pass the site ids a user may see).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db import connection, connections
+from django.db import connection, connections, router, transaction
 from django.db.models import (
     Case,
     DateField,
@@ -120,19 +120,50 @@ def _column(values: tuple, kind: str) -> object:
         return np.array(values, dtype=float)
     if kind == "int64":
         return np.array(values, dtype=np.int64)
-    return np.array(values, dtype=object)
+    # One object per distinct text, not per row: a product name or a lot number repeats over
+    # hundreds of thousands of levels, and the driver makes a new string for each cell.
+    codes, distinct = pd.factorize(np.array(values, dtype=object), use_na_sentinel=False)
+    distinct = np.asarray(distinct, dtype=object)
+    distinct[pd.isna(distinct)] = None
+    return distinct[codes]
+
+
+# Rows turned into columns at a time. A whole result held as Python tuples costs ~300 bytes a row
+# (the tuple and an object per cell) beside its typed columns; fetched from a server-side cursor in
+# chunks, only one chunk is ever held that way, whatever the size of the registry.
+FETCH_ROWS = 100_000
+
+
+def _chunks(queryset: QuerySet) -> Iterator[list[tuple]]:
+    """The rows of ``queryset`` in lists of at most ``FETCH_ROWS``, from a server-side cursor
+    (PostgreSQL; elsewhere Django's chunked read), so that the client never holds the whole
+    result. Inside a transaction (``load_frames`` opens one) the server streams it too."""
+    alias = queryset.db
+    sql, params = queryset.query.get_compiler(using=alias).as_sql()
+    with connections[alias].chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            yield rows
 
 
 def _frame(queryset: QuerySet, kinds: dict[str, str]) -> pd.DataFrame:
     """Run ``queryset`` (a ``values_list`` in ``kinds`` order) as one statement; build each
     column in one typed array rather than a Python object per cell."""
-    rows = _fetch(queryset)
-    if not rows:
+    parts: dict[str, list] = {name: [] for name in kinds}
+    for rows in _chunks(queryset):
+        for (name, kind), values in zip(kinds.items(), zip(*rows, strict=True), strict=True):
+            parts[name].append(_column(values, kind))
+    if not parts or not next(iter(parts.values())):
         return pd.DataFrame({name: pd.Series(dtype=object) for name in kinds})
-    columns = zip(*rows, strict=True)
-    return pd.DataFrame(
-        {name: _column(values, kind) for (name, kind), values in zip(kinds.items(), columns, strict=True)}
-    )
+    return pd.DataFrame({name: _concatenate(chunks) for name, chunks in parts.items()})
+
+
+def _concatenate(chunks: list) -> object:
+    if len(chunks) == 1:
+        return chunks[0]
+    if isinstance(chunks[0], pd.DatetimeIndex):
+        return chunks[0].append(chunks[1:])
+    return np.concatenate(chunks)
 
 
 def typed_frame(queryset: QuerySet, columns: Sequence[str]) -> pd.DataFrame:
@@ -296,7 +327,14 @@ def load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
     Read from the replica when one is configured (``DATABASE_REPLICA_URL``): a report tolerates
     the replica's few seconds of lag, and the primary keeps its cores for writes."""
     with reading_replica():
-        return _load_frames(cohort, as_of=as_of)
+        alias = router.db_for_read(Procedure) or "default"
+        with transaction.atomic(using=alias):
+            if connections[alias].vendor == "postgresql":
+                with connections[alias].cursor() as cursor:
+                    # Every row is read: plan for the last one, not for the first tenth (a cursor's
+                    # default, which picks nested loops over the hash joins of a whole read).
+                    cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+            return _load_frames(cohort, as_of=as_of)
 
 
 def _load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
