@@ -236,27 +236,65 @@ class Sink:
 
 
 def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
-    """``n`` pending invitations due now: those --open left, else windows opened for the purpose.
+    """Up to ``n`` pending invitations that ``messages_send`` will send: those --open (or an
+    earlier run) left, else windows opened for the purpose.
 
     A window opened for the purpose is moved as a whole so that its invitation day is today: like
     the invitations of one real day, those of one time point then close on the same day (one
-    rendering per kind, language, site and closing date, as in production)."""
-    from registry.followup import dispatch
-    from registry.followup.models import EventStatus, FollowUpEvent, OutboundMessage, ProtocolEvent
+    rendering per kind, language, site and closing date, as in production). Exactly those events
+    are opened (``lifecycle.open_events``, batches of ``OPEN_BATCH``), not "whatever is due": on a
+    data set built for another date (``load_scale.py``, 1 Oct 2026) tens of thousands of windows
+    are overdue, ``open_due_windows`` takes the oldest 5,000 first, and at 1M all of them had
+    closed: nothing was opened and the run divided by zero.
+
+    Exits with a message when not even two (one each way) can be made."""
+    from django.db import transaction
+
+    from registry.followup import dispatch, lifecycle
+    from registry.followup.models import (
+        EventStatus,
+        FollowUpEvent,
+        MessageKind,
+        MessageStatus,
+        OutboundMessage,
+        ProtocolEvent,
+    )
+    from registry.patients.models import ConsentStatus
+
+    contactable = {
+        "consent_status": ConsentStatus.CONSENTED,
+        "contact_opt_out": False,
+        "deceased_on__isnull": True,
+        "email__gt": "",
+    }
 
     def pending() -> list[int]:
+        # Only what the send's checks let through: otherwise the raw baseline would send emails
+        # that the measured dispatch cancels.
         return list(
-            OutboundMessage.objects.filter(kind="invitation", status="pending")
+            OutboundMessage.objects.filter(
+                kind=MessageKind.INVITATION,
+                status=MessageStatus.PENDING,
+                invitation__submitted_at__isnull=True,
+                invitation__expires_at__gt=now,
+                invitation__event__status=EventStatus.INVITED,
+                **{f"patient__{key}": value for key, value in contactable.items()},
+            )
             .order_by("id")
             .values_list("id", flat=True)[:n]
         )
 
     message_ids = pending()
-    if len(message_ids) < n:
+    # A few rounds: a window can be superseded by a later procedure's opened beside it.
+    for _ in range(3):
+        if len(message_ids) >= n:
+            break
         ids = list(
-            FollowUpEvent.objects.filter(status=EventStatus.SCHEDULED, invite_on__gt=today, patient__email__gt="")
-            .exclude(patient__contact_opt_out=True)
-            .filter(patient__consent_status="consented", patient__deceased_on__isnull=True)
+            FollowUpEvent.objects.filter(
+                status=EventStatus.SCHEDULED,
+                invite_on__gt=today,
+                **{f"patient__{key}": value for key, value in contactable.items()},
+            )
             .order_by("id")
             .values_list("id", flat=True)[: n - len(message_ids)]
         )
@@ -266,9 +304,20 @@ def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
                 window_opens_on=today - dt.timedelta(days=point.invite_day - point.window_start_day),
                 window_closes_on=today + dt.timedelta(days=point.window_end_day - point.invite_day),
             )
-        site_ids = list(FollowUpEvent.objects.values_list("site_id", flat=True).distinct())
-        dispatch.open_due_windows(now=now, days={today: site_ids})
+        for start in range(0, len(ids), dispatch.OPEN_BATCH):
+            with transaction.atomic():
+                lifecycle.open_events(event_ids=ids[start : start + dispatch.OPEN_BATCH], now=now)
         message_ids = pending()
+        if not ids:
+            break
+    if len(message_ids) < 2:
+        raise SystemExit(
+            f"dispatch: {len(message_ids)} due invitation(s) could be made, at least 2 are needed: no pending "
+            "invitation and no scheduled event with a future invitation day of a consented, living patient "
+            "with an email address is left in this database (reload it, e.g. load_scale.py --rebuild)"
+        )
+    if len(message_ids) < n:
+        print(f"dispatch: only {len(message_ids)} of {n} due invitations could be made", file=sys.stderr)
     return message_ids
 
 
