@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -157,7 +158,10 @@ def plan_in_bulk(today: dt.date) -> None:
 
 
 def idle_sweep(now: dt.datetime, runs: int) -> dict:
-    from django.db import connection, reset_queries
+    """The sweep when nothing is due (median and max of ``runs``, its queries) beside a same-run
+    baseline: its own statements replayed on a cursor (one transaction, rolled back), i.e. what
+    the database alone costs for them; the two alternate, so that both see the same load."""
+    from django.db import connection, reset_queries, transaction
     from django.test.utils import CaptureQueriesContext
 
     from registry.followup.dispatch import followup_sweep
@@ -166,16 +170,32 @@ def idle_sweep(now: dt.datetime, runs: int) -> dict:
         raise AssertionError("nothing should be due")
 
     followup_sweep(now=now, queue=no_queue)  # warm caches and connection
-    times = []
+    reset_queries()
+    with CaptureQueriesContext(connection) as queries:
+        followup_sweep(now=now, queue=no_queue)
+    statements = [q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+
+    def replay() -> float:
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+            transaction.set_rollback(True)
+        return time.perf_counter() - started
+
+    times, replays = [], []
     for _ in range(runs):
         started = time.perf_counter()
         report = followup_sweep(now=now, queue=no_queue)
         times.append(time.perf_counter() - started)
         assert not any(report.as_dict().values()), report.as_dict()
-    reset_queries()
-    with CaptureQueriesContext(connection) as queries:
-        followup_sweep(now=now, queue=no_queue)
-    return {"median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000, "queries": len(queries)}
+        replays.append(replay())
+    return {
+        "median_ms": statistics.median(times) * 1000,
+        "max_ms": max(times) * 1000,
+        "queries": len(queries),
+        "replay_ms": statistics.median(replays) * 1000,
+    }
 
 
 def counts() -> dict:
@@ -369,8 +389,6 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
     - worker: a real ``celery worker`` (``--pool``, ``--concurrency``) running ``send_messages_task``
       for the batches the sweep would queue, from the first doorbell to the last message accepted.
     """
-    import resource
-
     from django.conf import settings
 
     from registry.celery import app
@@ -513,10 +531,14 @@ def main() -> None:
         print(f"  {counts()}")
         if not args.runs:
             continue  # --runs 0: no idle sweep (e.g. --keep after --open left messages due)
+        load = os.getloadavg()[0]
         result = idle_sweep(now, args.runs)
         print(
             f"  idle sweep: median {result['median_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
-            f"{result['queries']} queries",
+            f"{result['queries']} queries; same-run baseline, its statements replayed on a cursor: "
+            f"{result['replay_ms']:.1f} ms = {result['median_ms'] / result['replay_ms']:.2f}x; peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; load average {load:.1f} "
+            f"before, {os.getloadavg()[0]:.1f} after",
             flush=True,
         )
     if args.open:
