@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -157,7 +158,10 @@ def plan_in_bulk(today: dt.date) -> None:
 
 
 def idle_sweep(now: dt.datetime, runs: int) -> dict:
-    from django.db import connection, reset_queries
+    """The sweep when nothing is due (median and max of ``runs``, its queries) beside a same-run
+    baseline: its own statements replayed on a cursor (one transaction, rolled back), i.e. what
+    the database alone costs for them; the two alternate, so that both see the same load."""
+    from django.db import connection, reset_queries, transaction
     from django.test.utils import CaptureQueriesContext
 
     from registry.followup.dispatch import followup_sweep
@@ -166,16 +170,32 @@ def idle_sweep(now: dt.datetime, runs: int) -> dict:
         raise AssertionError("nothing should be due")
 
     followup_sweep(now=now, queue=no_queue)  # warm caches and connection
-    times = []
+    reset_queries()
+    with CaptureQueriesContext(connection) as queries:
+        followup_sweep(now=now, queue=no_queue)
+    statements = [q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+
+    def replay() -> float:
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+            transaction.set_rollback(True)
+        return time.perf_counter() - started
+
+    times, replays = [], []
     for _ in range(runs):
         started = time.perf_counter()
         report = followup_sweep(now=now, queue=no_queue)
         times.append(time.perf_counter() - started)
         assert not any(report.as_dict().values()), report.as_dict()
-    reset_queries()
-    with CaptureQueriesContext(connection) as queries:
-        followup_sweep(now=now, queue=no_queue)
-    return {"median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000, "queries": len(queries)}
+        replays.append(replay())
+    return {
+        "median_ms": statistics.median(times) * 1000,
+        "max_ms": max(times) * 1000,
+        "queries": len(queries),
+        "replay_ms": statistics.median(replays) * 1000,
+    }
 
 
 def counts() -> dict:
@@ -236,27 +256,65 @@ class Sink:
 
 
 def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
-    """``n`` pending invitations due now: those --open left, else windows opened for the purpose.
+    """Up to ``n`` pending invitations that ``messages_send`` will send: those --open (or an
+    earlier run) left, else windows opened for the purpose.
 
     A window opened for the purpose is moved as a whole so that its invitation day is today: like
     the invitations of one real day, those of one time point then close on the same day (one
-    rendering per kind, language, site and closing date, as in production)."""
-    from registry.followup import dispatch
-    from registry.followup.models import EventStatus, FollowUpEvent, OutboundMessage, ProtocolEvent
+    rendering per kind, language, site and closing date, as in production). Exactly those events
+    are opened (``lifecycle.open_events``, batches of ``OPEN_BATCH``), not "whatever is due": on a
+    data set built for another date (``load_scale.py``, 1 Oct 2026) tens of thousands of windows
+    are overdue, ``open_due_windows`` takes the oldest 5,000 first, and at 1M all of them had
+    closed: nothing was opened and the run divided by zero.
+
+    Exits with a message when not even two (one each way) can be made."""
+    from django.db import transaction
+
+    from registry.followup import dispatch, lifecycle
+    from registry.followup.models import (
+        EventStatus,
+        FollowUpEvent,
+        MessageKind,
+        MessageStatus,
+        OutboundMessage,
+        ProtocolEvent,
+    )
+    from registry.patients.models import ConsentStatus
+
+    contactable = {
+        "consent_status": ConsentStatus.CONSENTED,
+        "contact_opt_out": False,
+        "deceased_on__isnull": True,
+        "email__gt": "",
+    }
 
     def pending() -> list[int]:
+        # Only what the send's checks let through: otherwise the raw baseline would send emails
+        # that the measured dispatch cancels.
         return list(
-            OutboundMessage.objects.filter(kind="invitation", status="pending")
+            OutboundMessage.objects.filter(
+                kind=MessageKind.INVITATION,
+                status=MessageStatus.PENDING,
+                invitation__submitted_at__isnull=True,
+                invitation__expires_at__gt=now,
+                invitation__event__status=EventStatus.INVITED,
+                **{f"patient__{key}": value for key, value in contactable.items()},
+            )
             .order_by("id")
             .values_list("id", flat=True)[:n]
         )
 
     message_ids = pending()
-    if len(message_ids) < n:
+    # A few rounds: a window can be superseded by a later procedure's opened beside it.
+    for _ in range(3):
+        if len(message_ids) >= n:
+            break
         ids = list(
-            FollowUpEvent.objects.filter(status=EventStatus.SCHEDULED, invite_on__gt=today, patient__email__gt="")
-            .exclude(patient__contact_opt_out=True)
-            .filter(patient__consent_status="consented", patient__deceased_on__isnull=True)
+            FollowUpEvent.objects.filter(
+                status=EventStatus.SCHEDULED,
+                invite_on__gt=today,
+                **{f"patient__{key}": value for key, value in contactable.items()},
+            )
             .order_by("id")
             .values_list("id", flat=True)[: n - len(message_ids)]
         )
@@ -266,9 +324,20 @@ def _due_invitations(n: int, today: dt.date, now: dt.datetime) -> list[int]:
                 window_opens_on=today - dt.timedelta(days=point.invite_day - point.window_start_day),
                 window_closes_on=today + dt.timedelta(days=point.window_end_day - point.invite_day),
             )
-        site_ids = list(FollowUpEvent.objects.values_list("site_id", flat=True).distinct())
-        dispatch.open_due_windows(now=now, days={today: site_ids})
+        for start in range(0, len(ids), dispatch.OPEN_BATCH):
+            with transaction.atomic():
+                lifecycle.open_events(event_ids=ids[start : start + dispatch.OPEN_BATCH], now=now)
         message_ids = pending()
+        if not ids:
+            break
+    if len(message_ids) < 2:
+        raise SystemExit(
+            f"dispatch: {len(message_ids)} due invitation(s) could be made, at least 2 are needed: no pending "
+            "invitation and no scheduled event with a future invitation day of a consented, living patient "
+            "with an email address is left in this database (reload it, e.g. load_scale.py --rebuild)"
+        )
+    if len(message_ids) < n:
+        print(f"dispatch: only {len(message_ids)} of {n} due invitations could be made", file=sys.stderr)
     return message_ids
 
 
@@ -320,8 +389,6 @@ def dispatch_vs_raw(n: int, today: dt.date, concurrency: int, pool: str) -> dict
     - worker: a real ``celery worker`` (``--pool``, ``--concurrency``) running ``send_messages_task``
       for the batches the sweep would queue, from the first doorbell to the last message accepted.
     """
-    import resource
-
     from django.conf import settings
 
     from registry.celery import app
@@ -464,10 +531,14 @@ def main() -> None:
         print(f"  {counts()}")
         if not args.runs:
             continue  # --runs 0: no idle sweep (e.g. --keep after --open left messages due)
+        load = os.getloadavg()[0]
         result = idle_sweep(now, args.runs)
         print(
             f"  idle sweep: median {result['median_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
-            f"{result['queries']} queries",
+            f"{result['queries']} queries; same-run baseline, its statements replayed on a cursor: "
+            f"{result['replay_ms']:.1f} ms = {result['median_ms'] / result['replay_ms']:.2f}x; peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; load average {load:.1f} "
+            f"before, {os.getloadavg()[0]:.1f} after",
             flush=True,
         )
     if args.open:

@@ -23,7 +23,10 @@ Steps and their same-run baselines:
 - ``dispatch``: ``--dispatch`` due invitations sent in-process and as many by a real
   ``celery worker`` (prefork × ``--concurrency``) to a local SMTP sink
   (``bench_followup.dispatch_vs_raw``) vs a raw single-connection ``send_messages`` of the same
-  emails to the same sink, before and after. Writes to the database (opens windows).
+  emails to the same sink, before and after. Writes to the database: up to 2 × ``--dispatch``
+  scheduled windows are moved to open today (the set's dates are those of 1 Oct 2026, the worker
+  sends on the real clock) and exactly those are opened; the step exits with a message when no
+  such window is left.
 - ``import``: ``benchmarks/bench_import.py`` in a subprocess (its own database); its output,
   with whatever baselines it prints, is shown as is.
 """

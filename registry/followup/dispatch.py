@@ -54,7 +54,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
-from django.db.models import Case, Exists, F, Max, OuterRef, PositiveSmallIntegerField, Q, When
+from django.db.models import Case, Exists, F, OuterRef, PositiveSmallIntegerField, Q, Subquery, When
 
 from registry.followup import clock, lifecycle, mailer, queueing, services, staffmail
 from registry.followup.emails import build_email
@@ -174,11 +174,30 @@ def plan_unplanned_procedures(*, now: datetime) -> int:
     Only procedures recorded more than ``FOLLOWUP_PLAN_GRACE_SECONDS`` ago (their own task had its
     chance) and whose latest window has not closed. Planned like an import (closed windows get no
     event), so a procedure all of whose windows closed is never picked again.
+
+    Four queries when nothing is unplanned, whatever N is: the walk's position with the newest id
+    and the latest closing day, the conditional update that claims the walk's next slice, and the
+    two slices. Two sweeps at once read the same position and only one moves it (``update()`` of
+    one row, counted); the other looks at the newest slice only. A sweep that has more to plan than
+    ``PLAN_PER_SWEEP`` puts the cursor back after the last one it planned, unless another sweep
+    moved it meanwhile (that slice's rest then comes on the next lap; planning is idempotent and
+    locks the patient, so a slice walked twice plans nothing twice).
     """
-    newest = Procedure.objects.aggregate(newest=Max("id"))["newest"]
-    latest_close = ProtocolEvent.objects.aggregate(days=Max("window_end_day"))["days"]
+    walk = _plan_walk()
+    if walk is None:
+        SweepCursor.objects.get_or_create(name=PLAN_CURSOR)  # the first walk ever
+        walk = _plan_walk()
+    newest, latest_close, start = walk["newest"], walk["latest_close"], walk["position"]
     if newest is None or latest_close is None:
         return 0
+    end = start + PLAN_SCAN_IDS
+    moved_to = 0 if end >= newest else end
+    walking = (
+        SweepCursor.objects.filter(name=PLAN_CURSOR, position=start, updated_at=walk["updated_at"]).update(
+            position=moved_to, updated_at=now
+        )
+        == 1
+    )
     today = clock.local_date(now, settings.TIME_ZONE)
     unplanned = (
         Procedure.objects.filter(
@@ -191,21 +210,20 @@ def plan_unplanned_procedures(*, now: datetime) -> int:
         .order_by("id")
         .values_list("id", flat=True)
     )
+    # Two primary-key range scans, not one with OR: each stays an index range at any N.
     procedure_ids = list(unplanned.filter(id__gt=newest - PLAN_SCAN_IDS)[:PLAN_PER_SWEEP])
-    with transaction.atomic():
-        # Another sweep walking at the same time holds the row: this one leaves the walk to it.
-        cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(name=PLAN_CURSOR).first()
-        if cursor is None and not SweepCursor.objects.filter(name=PLAN_CURSOR).exists():
-            SweepCursor.objects.get_or_create(name=PLAN_CURSOR)  # the first walk ever
-            cursor = SweepCursor.objects.select_for_update(skip_locked=True).filter(name=PLAN_CURSOR).first()
-        room = PLAN_PER_SWEEP - len(procedure_ids)
-        if cursor is not None and room > 0:
-            end = cursor.position + PLAN_SCAN_IDS
-            walked = list(unplanned.filter(id__gt=cursor.position, id__lte=end).exclude(id__in=procedure_ids)[:room])
+    room = PLAN_PER_SWEEP - len(procedure_ids)
+    if walking:
+        walked = []
+        if room > 0:
+            walked = list(unplanned.filter(id__gt=start, id__lte=end).exclude(id__in=procedure_ids)[:room])
             procedure_ids += walked
-            if len(walked) == room:
-                end = walked[-1]
-            SweepCursor.objects.filter(pk=cursor.pk).update(position=0 if end >= newest else end, updated_at=now)
+        if len(walked) == room:
+            # More to plan than one sweep plans: the next sweep carries on after the last one planned.
+            stop = walked[-1] if walked else start
+            SweepCursor.objects.filter(name=PLAN_CURSOR, position=moved_to, updated_at=now).update(
+                position=0 if stop >= newest else stop
+            )
     planned = 0
     for procedure_id in procedure_ids:
         try:
@@ -220,6 +238,20 @@ def plan_unplanned_procedures(*, now: datetime) -> int:
     if planned:
         logger.warning("followup: planned %s procedure(s) whose planning had been lost", planned)
     return planned
+
+
+def _plan_walk() -> dict | None:
+    """The walk's cursor (position, when it moved), the newest procedure id and the latest day a
+    window closes, in one query; None before the first walk."""
+    return (
+        SweepCursor.objects.filter(name=PLAN_CURSOR)
+        .values("position", "updated_at")
+        .annotate(
+            newest=Subquery(Procedure.objects.order_by("-id").values("id")[:1]),
+            latest_close=Subquery(ProtocolEvent.objects.order_by("-window_end_day").values("window_end_day")[:1]),
+        )
+        .first()
+    )
 
 
 # --- Opening windows -----------------------------------------------------------------------------
@@ -304,11 +336,17 @@ def dispatch_due_messages(*, now: datetime, queue=None) -> list[int]:
     takes one id at a time. Each message is still claimed on its own in ``message_send``, so a
     batch that runs twice, or dies half-way, sends nothing twice and loses nothing.
     """
+    due = OutboundMessage.objects.filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - redispatch_after()),
+        status=MessageStatus.PENDING,
+        due_at__lte=now,
+    )
+    # Most sweeps find nothing due: one plain probe then, not a transaction around a locked read.
+    if not due.exists():
+        return []
     with transaction.atomic():
         ids = list(
-            OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - redispatch_after()))
-            .filter(status=MessageStatus.PENDING, due_at__lte=now)
+            due.select_for_update(skip_locked=True)
             .order_by("due_at", "id")
             .values_list("id", flat=True)[:DISPATCH_PER_SWEEP]
         )

@@ -29,6 +29,14 @@ def record_procedure(patient, performed_on: dt.date = DAY0, **fields):
     return procedure
 
 
+def restart_procedure_ids_at(value: int) -> None:
+    """The next procedure gets id ``value + 1``: a busy registry's ids without its rows."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('procedures_procedure', 'id'), %s)", [value])
+
+
 @contextmanager
 def queued_tasks_run_here():
     """On-commit callbacks registered in the block run at its end, and the tasks they queue run

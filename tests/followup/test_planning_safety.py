@@ -11,7 +11,7 @@ from registry.followup.models import EventStatus, FollowUpEvent
 from registry.patients.models import ConsentStatus
 from registry.procedures.models import Procedure
 from tests.factories import PatientFactory, ProcedureFactory
-from tests.followup.conftest import DAY0, at, record_procedure
+from tests.followup.conftest import DAY0, at, record_procedure, restart_procedure_ids_at
 from tests.utils import wait_for
 
 
@@ -162,20 +162,15 @@ def test_a_planning_task_that_failed_for_good_is_reconciled_by_the_sweep(patient
     assert sweep(clock, at(0, 12, 7)).planned == 0
 
 
-def _restart_procedure_ids_at(value: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT setval(pg_get_serial_sequence('procedures_procedure', 'id'), %s)", [value])
-
-
 @pytest.mark.django_db
 def test_lost_planning_far_behind_the_newest_procedures_is_found_by_the_walk_of_all_procedures(site_a, clock, settings):
     settings.FOLLOWUP_PLAN_GRACE_SECONDS = 120
     # Given two procedures whose planning was lost, 30,000 and 60,000 ids behind the newest one
     # (a busy registry: 60,000 procedures recorded since), and the newest one planned as usual
     first = ProcedureFactory(patient=PatientFactory(site=site_a), performed_on=DAY0)
-    _restart_procedure_ids_at(first.pk + 30_000)
+    restart_procedure_ids_at(first.pk + 30_000)
     second = ProcedureFactory(patient=PatientFactory(site=site_a), performed_on=DAY0)
-    _restart_procedure_ids_at(first.pk + 60_000)
+    restart_procedure_ids_at(first.pk + 60_000)
     newest = record_procedure(PatientFactory(site=site_a))
     assert newest.pk - dispatch.PLAN_SCAN_IDS > second.pk
 
@@ -188,4 +183,30 @@ def test_lost_planning_far_behind_the_newest_procedures_is_found_by_the_walk_of_
     assert sum(planned[:walk]) == 2
     assert sum(planned) == 2
     for procedure in (first, second):
+        assert FollowUpEvent.objects.filter(procedure=procedure).count() == 4
+
+
+@pytest.mark.django_db
+def test_a_walk_finding_more_lost_planning_than_a_sweep_plans_carries_on_after_the_last_one_planned(
+    site_a, clock, settings, monkeypatch
+):
+    settings.FOLLOWUP_PLAN_GRACE_SECONDS = 120
+    monkeypatch.setattr(dispatch, "PLAN_PER_SWEEP", 2)
+    # Given three procedures whose planning was lost, at the start of one slice of the walk and
+    # far behind the newest procedure (planned as usual)
+    restart_procedure_ids_at(10 * dispatch.PLAN_SCAN_IDS)
+    lost = [ProcedureFactory(patient=PatientFactory(site=site_a), performed_on=DAY0) for _ in range(3)]
+    restart_procedure_ids_at(lost[-1].pk + 3 * dispatch.PLAN_SCAN_IDS)
+    newest = record_procedure(PatientFactory(site=site_a))
+
+    # When the sweeps run, past the grace, until the walk has been round once
+    walk = newest.pk // dispatch.PLAN_SCAN_IDS + 1
+    planned = [sweep(clock, at(0, 12, 3 + minute)).planned for minute in range(walk + 1)]
+
+    # Then the sweep that finds them plans two (as many as a sweep may) and the next one the third,
+    # from where the first stopped rather than from the next slice
+    found = next(index for index, count in enumerate(planned) if count)
+    assert planned[found : found + 2] == [2, 1]
+    assert sum(planned) == 3
+    for procedure in lost:
         assert FollowUpEvent.objects.filter(procedure=procedure).count() == 4

@@ -1,6 +1,6 @@
 """The demo (SQLite, `bootstrap.py demo`) sends what it queues: the dispatcher's claim and its
-"sent" mark are portable. Before, every send task of the demo's worker failed on PostgreSQL-only
-SQL (`= ANY(%s)`, `FOR UPDATE` in a subquery, `unnest`)."""
+"sent" mark are portable, and so is the sweep. Before, every send task of the demo's worker failed
+on PostgreSQL-only SQL (`= ANY(%s)`, `FOR UPDATE` in a subquery, `unnest`)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,5 @@ def test_the_demo_database_sends_each_queued_email_once(tmp_path):
     assert result["first"] == ["sent"] * result["notices"]
     assert result["again"] == ["not_claimed"] * result["notices"]
     assert result["stored"] == [["sent", 1]] * result["notices"]
+    assert [set(sweep.values()) for sweep in result["sweeps"]] == [{0}, {0}]
+    assert result["walks"] == 1

@@ -3,6 +3,8 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from registry.core.events import patient_contact_stopped
 from registry.followup import dispatch, services, tokens
@@ -18,7 +20,7 @@ from registry.followup.models import (
 )
 from registry.patients.models import BoneHealthAction, BoneHealthActionKind
 from tests.factories import PatientFactory
-from tests.followup.conftest import DAY0, at, record_procedure
+from tests.followup.conftest import DAY0, at, record_procedure, restart_procedure_ids_at
 
 pytestmark = pytest.mark.django_db
 
@@ -286,3 +288,38 @@ def test_connection_refused_is_temporary(patient, clock, settings):
 
     assert dispatch.message_send(message_id=message_id).status == "retry"
     assert "ConnectionRefused" in OutboundMessage.objects.get(pk=message_id).last_error
+
+
+def idle_sweep(now):
+    """A sweep that must find nothing to do, and the queries it took."""
+
+    def nothing_is_due(message_id):
+        raise AssertionError(f"message {message_id} rung")
+
+    with CaptureQueriesContext(connection) as queries:
+        report = dispatch.followup_sweep(now=now.astimezone(dt.UTC), queue=nothing_is_due)
+    assert not any(report.as_dict().values()), report.as_dict()
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_a_sweep_with_nothing_due_costs_the_same_few_queries_whatever_the_registry_size(site_a, clock):
+    # Given one patient whose invitation went out on day 14, reminders still to come
+    first = record_procedure(PatientFactory(site=site_a))
+    assert run(clock, at(14)) == ["sent"]
+
+    # When a minute later nothing is due
+    clock.set(at(14, 10, 1))
+    small = idle_sweep(at(14, 10, 1))
+
+    # And the registry then grows, its procedure ids far past one slice of the lost-planning walk
+    restart_procedure_ids_at(first.pk + 3 * dispatch.PLAN_SCAN_IDS)
+    for _ in range(20):
+        record_procedure(PatientFactory(site=site_a))
+    assert run(clock, at(14, 10, 2)) == ["sent"] * 20
+    clock.set(at(14, 10, 3))
+    large = idle_sweep(at(14, 10, 3))
+
+    # Then the idle sweep costs the same queries at both sizes: one probe per step (reclaim, sites'
+    # dates, close x2 statuses, open, bone health, due messages) and the lost-planning walk's four
+    # (cursor with the newest id, claim of the next slice, the newest slice, the walked slice)
+    assert len(small) == len(large) == 11, "\n".join(large)
