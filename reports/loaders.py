@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db import connection, connections, router, transaction
+from django.db import connections, router, transaction
 from django.db.models import (
     Case,
     DateField,
@@ -23,14 +23,17 @@ from django.db.models import (
     FloatField,
     Func,
     IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.expressions import RowRange
+from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
 from django.utils import timezone
 
 from registry.db_router import reading_replica
@@ -184,7 +187,7 @@ def _load(queryset: QuerySet, frame: str, fields: dict[str, object]) -> pd.DataF
         queryset = queryset.annotate(**annotations)
     paths = [f"_{name}" if f"_{name}" in annotations else value for name, value in fields.items()]
     if not queryset.query.distinct_fields:
-        queryset = queryset.order_by()  # No ordering needed (DISTINCT ON needs its own).
+        queryset = queryset.order_by()  # No ordering needed (DISTINCT ON would need its own).
     return _frame(queryset.values_list(*paths), kinds)
 
 
@@ -241,6 +244,7 @@ RESPONSE_FIELDS = {
     "odi_points": OdiPoints(F("odi_answers")),
     "odi_answered": "odi_answered",
     "osteoporosis_therapy_taken": "osteoporosis_therapy_taken",
+    "known_on": "known_on",
 }
 EVENT_FIELDS = {
     "event_id": "id",
@@ -305,18 +309,29 @@ def _patient_as_of(end: dt.datetime) -> dict[str, object]:
     }
 
 
-def _latest_answers(through_procedure: Q, as_of: dt.date) -> QuerySet:
-    """Survey responses collected and submitted by ``as_of``; on PostgreSQL only the last per
-    procedure and event (``DISTINCT ON``), the one the metrics use (``metrics.latest_responses``),
-    which spares fetching repeat answers."""
-    responses = SurveyResponse.objects.filter(
-        through_procedure, procedure__isnull=False, collected_on__lte=as_of, submitted_at__lt=known_by(as_of)
+def _answer_versions(through_procedure: Q, as_of: dt.date) -> QuerySet:
+    """Survey responses collected and submitted by ``as_of``, without the versions no day up to
+    ``as_of`` shows: an answer is the procedure's answer for its event from the day it is known
+    (``known_on``: collected and submitted) until a later-ranked answer (by collected day, then id:
+    ``metrics.latest_responses``) becomes known; one replaced before it was known never counts.
+    What is kept lets ``Frames.up_to`` show any earlier day as it was known then (the disclosure
+    guard's previous release), and spares fetching repeat answers that never counted. The same
+    rule as the outcome rollups' (``registry.rollups.services``)."""
+    known_on = Greatest("collected_on", TruncDate("submitted_at"), output_field=DateField())
+    superseded_on = Window(
+        Min("known_on"),
+        partition_by=[F("procedure_id"), F("event_code")],
+        order_by=[F("collected_on").desc(), F("id").desc()],
+        frame=RowRange(start=None, end=-1),
     )
-    if connection.vendor == "postgresql":
-        responses = responses.order_by("procedure_id", "event_code", "-collected_on", "-id").distinct(
-            "procedure_id", "event_code"
+    return (
+        SurveyResponse.objects.filter(
+            through_procedure, procedure__isnull=False, collected_on__lte=as_of, submitted_at__lt=known_by(as_of)
         )
-    return responses
+        .annotate(known_on=known_on)
+        .annotate(superseded_on=superseded_on)
+        .filter(Q(superseded_on__isnull=True) | Q(superseded_on__gt=F("known_on")))
+    )
 
 
 def load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
@@ -368,7 +383,7 @@ def _load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
             CementLeak.objects.filter(cohort.procedure_q("treated_level__procedure__")), "leaks", LEAK_FIELDS
         ),
         "complications": _load(Complication.objects.filter(through_procedure), "complications", COMPLICATION_FIELDS),
-        "responses": _load(_latest_answers(through_procedure, as_of), "responses", RESPONSE_FIELDS),
+        "responses": _load(_answer_versions(through_procedure, as_of), "responses", RESPONSE_FIELDS),
         "events": _load(FollowUpEvent.objects.filter(through_procedure), "events", event_fields),
         "bone_actions": _load(
             BoneHealthAction.objects.filter(through_procedure, procedure__isnull=False),

@@ -120,6 +120,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "odi_points": "float",
         "odi_answered": "float",
         "osteoporosis_therapy_taken": "tristate",
+        # The day the answer was both collected and submitted (its collection day if not given).
+        "known_on": "date",
     },
     "events": {
         "event_id": "int64",
@@ -256,7 +258,8 @@ class Frames:
         return self.restrict(mask)
 
     def up_to(self, as_of: dt.date) -> Frames:
-        """The cohort as it stood on ``as_of``: procedures performed and answers collected by then."""
+        """The cohort as it stood on ``as_of``: procedures performed, answers known and statuses
+        changed by then."""
         cut = self.performed_between(None, as_of)
         # A status changed after ``as_of`` was still open then (as ``loaders.load_frames`` reads it).
         changed_later = (cut.events["status_changed_on"] > pd.Timestamp(as_of)).to_numpy()
@@ -266,10 +269,10 @@ class Frames:
                 cancel_cause=np.where(changed_later, "", cut.events["cancel_cause"].astype(object)),
             )
             cut = replace(cut, events=events)
-        collected = cut.responses["collected_on"] <= pd.Timestamp(as_of)
-        if collected.all():
+        known = cut.responses["known_on"] <= pd.Timestamp(as_of)
+        if known.all():
             return replace(cut, as_of=as_of)
-        responses = cut.responses[collected]
+        responses = cut.responses[known]
         return replace(cut, responses=responses, answers=answer_frame(responses), as_of=as_of)
 
 
@@ -311,6 +314,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
     levels["has_leak"] = levels["level_id"].isin(leaks["level_id"])
     levels["has_disc_leak"] = levels["level_id"].isin(leaks.loc[leaks["location_group"] == "disc", "level_id"])
     responses = attach(f["responses"], ["patient_id", "site_id", "procedure_type", "indication"])
+    responses["known_on"] = responses["known_on"].fillna(responses["collected_on"])
     responses["odi_percent"] = exact_odi_percent(responses)
     return Frames(
         procedures=procedures,

@@ -3,11 +3,16 @@ whatever the chunk size, the frames and the figures are those of one whole read.
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pandas as pd
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from registry.followup.models import SurveyResponse
 from reports import loaders
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import compute_all
@@ -62,3 +67,36 @@ def test_the_frames_are_read_in_one_transaction(site_a, site_b):
     assert len(frame_reads) == 8
     if connection.vendor == "postgresql":
         assert all(sql.startswith("DECLARE") for sql in frame_reads)
+
+
+def test_an_earlier_day_of_the_frames_shows_what_was_known_that_day(site_a, site_b):
+    # Given a cohort with answers from the first quarter of 2026
+    build_cohort(site_a, site_b)
+    quarter_end = dt.date(2026, 3, 31)
+    answered = SurveyResponse.objects.filter(collected_on__lte=quarter_end).order_by("collected_on", "id")
+    late, replaced = answered[0], answered[1]
+    # ... one of which was entered from a paper form only after the quarter ended,
+    SurveyResponse.objects.filter(pk=late.pk).update(submitted_at=timezone.make_aware(dt.datetime(2026, 4, 10, 9)))
+    # ... and one of which a phone re-contact in May replaced with a new answer
+    SurveyResponse.objects.create(
+        patient=replaced.patient,
+        procedure=replaced.procedure,
+        event_code=replaced.event_code,
+        source="phone",
+        collected_on=dt.date(2026, 5, 4),
+        vas=Decimal("9.5"),
+        odi_percent=Decimal("80.0"),
+        submitted_at=timezone.make_aware(dt.datetime(2026, 5, 4, 12)),
+    )
+
+    # When the frames loaded today are taken back to the quarter's end (as the disclosure guard
+    # does for the previous release)
+    today = load_frames(CohortFilter(), as_of=AS_OF)
+    then = today.up_to(quarter_end)
+
+    # Then they show what a load on that day showed: the late answer not yet, the replaced one still
+    loaded_then = load_frames(CohortFilter(performed_to=quarter_end), as_of=quarter_end)
+    answers = then.answers.set_index("response_id")
+    assert late.pk not in answers.index and late.pk not in loaded_then.answers["response_id"].to_numpy()
+    assert answers.loc[replaced.pk, "vas"] == float(replaced.vas)
+    assert compute_all(then) == compute_all(loaded_then)
