@@ -87,7 +87,7 @@ class ImportRejected(Exception):
 def _collector_paused():
     """Reading, validating and writing a file build hundreds of thousands of objects (cells, plans,
     rows) and no garbage cycles: the collector's passes over that growing heap were about a quarter
-    of a commit's CPU time at 20,000 levels (BENCHMARKS.md, "Import against COPY"). The heap is
+    of a commit's CPU time at 20,000 levels (BENCHMARKS.md, "National scale"). The heap is
     bounded by the file's limits (``reading.py``)."""
     enabled = gc.isenabled()
     gc.disable()
