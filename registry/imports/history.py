@@ -20,6 +20,7 @@ and completes an event left without one when the new answer falls in its window.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 
 from django.utils import timezone
@@ -27,9 +28,9 @@ from django.utils import timezone
 from registry.core.audit import HISTORY_BATCH_SIZE as BATCH_SIZE
 from registry.core.audit import history_copy
 from registry.followup import scoring
-from registry.followup.models import CancelCause, EventStatus, FollowUpEvent, SurveyResponse
-from registry.followup.services import event_dates, protocol_for_site
-from registry.imports.bulk import insert_audited
+from registry.followup.models import CancelCause, EventStatus, FollowUpEvent, ProtocolEvent, SurveyResponse
+from registry.followup.services import event_dates
+from registry.imports.bulk import ImportWriter
 from registry.imports.plans import AnswerPlan, ImportPlan, PatientPlan
 from registry.patients.models import ConsentStatus
 
@@ -88,22 +89,35 @@ def _response(answer: AnswerPlan, *, patient_id: int, procedure_id: int, languag
     return response
 
 
-def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, int]:
-    """Create the past events and the answers of the plan's procedures (ids already set)."""
-    now = timezone.now()
-    protocol_events = list(protocol_for_site(plan.site).events.all())
-    answers_of: dict[tuple, dict[str, AnswerPlan]] = defaultdict(dict)
-    for answer in plan.answers.values():
-        if not answer.existing:
-            answers_of[answer.procedure_key][answer.time_point] = answer
-    # Only procedures the registry already had can have events.
-    procedure_ids = [procedure.existing_id for procedure in plan.procedures.values() if not procedure.created]
-    existing_events: dict[tuple[int, str], FollowUpEvent] = {}
+def registry_events(plan: ImportPlan) -> dict[tuple[int, str], FollowUpEvent]:
+    """The events the registry already has for the plan's procedures, by (procedure id, event code);
+    read before the import writes anything (only procedures the registry already had can have any)."""
+    procedure_ids = [procedure.existing_id for procedure in plan.procedures.values() if procedure.existing_id]
+    events: dict[tuple[int, str], FollowUpEvent] = {}
     # In chunks: SQLite takes at most 32,766 parameters per query.
     for start in range(0, len(procedure_ids), BATCH_SIZE):
         chunk = procedure_ids[start : start + BATCH_SIZE]
         for event in FollowUpEvent.objects.filter(procedure_id__in=chunk).select_related("response"):
-            existing_events[(event.procedure_id, event.event_code)] = event
+            events[(event.procedure_id, event.event_code)] = event
+    return events
+
+
+def write_history(
+    plan: ImportPlan,
+    writer: ImportWriter,
+    *,
+    protocol_events: Iterable[ProtocolEvent],
+    known: dict[tuple[int, str], FollowUpEvent],
+    today: date,
+) -> dict[str, int]:
+    """Create the past events and the answers of the plan's procedures (ids already set); ``known``
+    are the events the registry had before (``registry_events``)."""
+    acting_user = writer.acting_user
+    now = timezone.now()
+    answers_of: dict[tuple, dict[str, AnswerPlan]] = defaultdict(dict)
+    for answer in plan.answers.values():
+        if not answer.existing:
+            answers_of[answer.procedure_key][answer.time_point] = answer
 
     new_events: list[dict] = []
     completed: list[FollowUpEvent] = []
@@ -119,7 +133,7 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
         for protocol_event in protocol_events if planned else ():
             opens, invite, closes = event_dates(procedure.values["performed_on"], protocol_event)
             answer = answers.get(protocol_event.code)
-            event = existing_events.get((procedure.existing_id, protocol_event.code))
+            event = known.get((procedure.existing_id, protocol_event.code))
             if event is not None:
                 # Already in the registry: only a new answer in its window can complete it.
                 in_window = answer is not None and opens <= answer.values["answered_on"] <= closes
@@ -165,13 +179,13 @@ def write_history(plan: ImportPlan, acting_user, *, today: date) -> dict[str, in
             )
             event_of_response.append(linked.get(time_point))
 
-    event_ids = insert_audited(FollowUpEvent, new_events, acting_user)
+    event_ids = writer.insert(FollowUpEvent, new_events)
     FollowUpEvent.objects.bulk_update(
         completed, ["status", "cancel_cause", "cancel_reason", "status_changed_at"], batch_size=BATCH_SIZE
     )
     history_copy(model=FollowUpEvent, ids=[event.pk for event in completed], history_type="~", acting_user=acting_user)
     for response, event in zip(responses, event_of_response, strict=True):
         response["event_id"] = event_ids[event] if isinstance(event, int) else event and event.pk
-    insert_audited(SurveyResponse, responses, acting_user)
+    writer.insert(SurveyResponse, responses)
     counts["events_completed_later"] = len(completed)
     return dict(counts)

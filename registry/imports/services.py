@@ -19,10 +19,12 @@ task again, and one import's thousands of plans do not hold the import's transac
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -38,13 +40,13 @@ from registry.core.audit import acting_as
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import bone_health_due_on, followup_schedule_procedure, protocol_for_site
-from registry.imports.bulk import insert_audited, insert_rows
+from registry.imports.bulk import ImportWriter
 from registry.imports.columns import BY_NAME
-from registry.imports.history import write_history
+from registry.imports.history import registry_events, write_history
 from registry.imports.mapping import DATE_FORMATS as MAPPING_DATE_FORMATS
 from registry.imports.mapping import apply_mapping
 from registry.imports.models import ImportBatch, ImportMapping, ImportStatus
-from registry.imports.plans import ImportPlan, ProcedurePlan
+from registry.imports.plans import ImportPlan, PatientPlan, ProcedurePlan
 from registry.imports.reading import MAX_COLUMNS, Sheet, UnreadableFile, read_sheet
 from registry.imports.validation import plan_import
 from registry.patients.models import (
@@ -79,6 +81,21 @@ class ImportRejected(Exception):
 
 
 # --- Import ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _collector_paused():
+    """Reading, validating and writing a file build hundreds of thousands of objects (cells, plans,
+    rows) and no garbage cycles: the collector's passes over that growing heap were about a quarter
+    of a commit's CPU time at 20,000 levels (BENCHMARKS.md, "National scale"). The heap is
+    bounded by the file's limits (``reading.py``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _stored_sheet(sheet: Sheet) -> ContentFile:
@@ -169,9 +186,10 @@ def import_preview(
     access.require_coordinator(acting_user, site.pk)
     if mapping is not None and mapping.site_id != site.pk:
         raise PermissionDenied("A mapping is used only for its own site.")
-    file_format, sheet = read_sheet(name, data)
-    sheet = _mapped(sheet, mapping)
-    plan = plan_import(site=site, sheet=sheet)
+    with _collector_paused():
+        file_format, sheet = read_sheet(name, data)
+        sheet = _mapped(sheet, mapping)
+        plan = plan_import(site=site, sheet=sheet)
     digest = hashlib.sha256(data).hexdigest()
     batch = ImportBatch(
         site=site,
@@ -194,10 +212,16 @@ def import_preview(
 def import_commit(*, batch: ImportBatch, acting_user, today=None) -> ImportPlan:
     """Validate the previewed rows again and write them, all or nothing. Raises ``ImportRejected``."""
     access.require_coordinator(acting_user, batch.site.pk)
-    sheet = stored_sheet(batch)
-    return import_sheet(
-        site=batch.site, acting_user=acting_user, sheet=sheet, file_format=batch.file_format, batch=batch, today=today
-    )
+    with _collector_paused():
+        sheet = stored_sheet(batch)
+        return import_sheet(
+            site=batch.site,
+            acting_user=acting_user,
+            sheet=sheet,
+            file_format=batch.file_format,
+            batch=batch,
+            today=today,
+        )
 
 
 def import_file(
@@ -217,17 +241,18 @@ def import_file(
     access.require_coordinator(acting_user, site.pk)
     if mapping is not None and mapping.site_id != site.pk:
         raise PermissionDenied("A mapping is used only for its own site.")
-    file_format, sheet = read_sheet(name, data)
-    sheet = _mapped(sheet, mapping)
-    return import_sheet(
-        site=site,
-        acting_user=acting_user,
-        sheet=sheet,
-        file_format=file_format,
-        sha256=hashlib.sha256(data).hexdigest(),
-        commit=commit,
-        today=today,
-    )
+    with _collector_paused():
+        file_format, sheet = read_sheet(name, data)
+        sheet = _mapped(sheet, mapping)
+        return import_sheet(
+            site=site,
+            acting_user=acting_user,
+            sheet=sheet,
+            file_format=file_format,
+            sha256=hashlib.sha256(data).hexdigest(),
+            commit=commit,
+            today=today,
+        )
 
 
 def import_sheet(
@@ -313,20 +338,83 @@ def _lots(plan: ImportPlan, acting_user) -> dict[tuple[int, str], CementLot]:
 
 def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
     site = plan.site
+    # Everything read from the registry is read first: a query waits for the database's work sent
+    # after the table before it (bulk.ImportWriter), which is meant to overlap the next table's rows.
+    lots = _lots(plan, acting_user)
+    protocol = protocol_for_site(site)
+    prefetch_related_objects([protocol], "events")
+    protocol_events = list(protocol.events.all())
+    known_events = registry_events(plan)
     new_patients = [p for p in plan.patients.values() if p.existing_id is None]
     number = site.next_study_number
     Site.objects.filter(pk=site.pk).update(next_study_number=number + len(new_patients))
-    patient_ids = insert_audited(
-        Patient,
-        [
-            {"site_id": site.pk, "study_id": study_id_format(site, number + offset), **plan_patient.values}
-            for offset, plan_patient in enumerate(new_patients)
-        ],
-        acting_user,
-    )
-    for plan_patient, patient_id in zip(new_patients, patient_ids, strict=True):
-        plan_patient.existing_id = patient_id
-    consent_events = []
+    with ImportWriter(acting_user) as writer:
+        patient_ids = writer.insert(
+            Patient,
+            [
+                {"site_id": site.pk, "study_id": study_id_format(site, number + offset), **plan_patient.values}
+                for offset, plan_patient in enumerate(new_patients)
+            ],
+        )
+        for plan_patient, patient_id in zip(new_patients, patient_ids, strict=True):
+            plan_patient.existing_id = patient_id
+        writer.insert(ConsentEvent, _consent_rows(new_patients, acting_user, today=today), audited=False)
+
+        new_procedures = [p for p in plan.procedures.values() if p.existing_id is None]
+        procedure_rows = [
+            {
+                "patient_id": plan.patients[p.patient_key].existing_id,
+                "site_id": site.pk,
+                "recorded_by_id": acting_user.pk,
+                **p.values,
+            }
+            for p in new_procedures
+        ]
+        for plan_procedure, procedure_id in zip(new_procedures, writer.insert(Procedure, procedure_rows), strict=True):
+            plan_procedure.existing_id, plan_procedure.created = procedure_id, True
+
+        new_levels, level_rows = [], []
+        for plan_procedure in plan.procedures.values():
+            for plan_level in plan_procedure.levels:
+                if plan_level.existing_id is None:
+                    lot = lots[(plan_level.product.pk, normalise_lot_number(plan_level.lot_number))]
+                    new_levels.append(plan_level)
+                    level_rows.append(
+                        {"procedure_id": plan_procedure.existing_id, "cement_lot_id": lot.pk, **plan_level.values}
+                    )
+        for plan_level, level_id in zip(new_levels, writer.insert(TreatedLevel, level_rows), strict=True):
+            plan_level.existing_id = level_id
+        # The past events next: computing them is the longest Python of the write, and the levels'
+        # history rows and foreign-key checks the most database work to overlap it with.
+        past = write_history(plan, writer, protocol_events=protocol_events, known=known_events, today=today)
+        for name, count in past.items():
+            plan.counts[name] += count
+        complications = _write_complications(plan, writer)
+        leaks = []
+        for plan_level in new_levels:
+            for leak in plan_level.leaks:
+                complication_id = complications.get(leak.complication_key)
+                leaks.append(
+                    {
+                        "treated_level_id": plan_level.existing_id,
+                        "location": leak.location,
+                        "detected_by": leak.detected_by,
+                        "size_grade": leak.size_grade,
+                        "pathway": leak.pathway,
+                        "symptomatic": complication_id is not None,
+                        "complication_id": complication_id,
+                    }
+                )
+        writer.insert(CementLeak, leaks)
+        _write_bone_actions(plan, writer, protocol=protocol)
+    pending = _followup_candidates(plan, new_procedures)
+    plan.counts["followup_to_plan"] = len(pending)
+    return pending
+
+
+def _consent_rows(new_patients: list[PatientPlan], acting_user, *, today) -> list[dict]:
+    """The consent events of new patients as the file gives them (none while consent is pending)."""
+    rows = []
     for plan_patient in new_patients:
         values = plan_patient.values
         status = values.get("consent_status", ConsentStatus.PENDING)
@@ -342,63 +430,12 @@ def _write(plan: ImportPlan, acting_user, *, today) -> list[int]:
         consent_date = values.get("consent_date")
         if withdrawn_on and consent_date:
             # A dated withdrawal: the consent it ended is history too.
-            consent_events.append({**consent, "status": ConsentStatus.CONSENTED, "effective_on": consent_date})
-        consent_events.append({**consent, "status": status, "effective_on": withdrawn_on or consent_date or today})
-    insert_rows(ConsentEvent, consent_events)
-    lots = _lots(plan, acting_user)
-
-    new_procedures = [p for p in plan.procedures.values() if p.existing_id is None]
-    procedure_rows = [
-        {
-            "patient_id": plan.patients[p.patient_key].existing_id,
-            "site_id": site.pk,
-            "recorded_by_id": acting_user.pk,
-            **p.values,
-        }
-        for p in new_procedures
-    ]
-    for plan_procedure, procedure_id in zip(
-        new_procedures, insert_audited(Procedure, procedure_rows, acting_user), strict=True
-    ):
-        plan_procedure.existing_id, plan_procedure.created = procedure_id, True
-
-    new_levels, level_rows = [], []
-    for plan_procedure in plan.procedures.values():
-        for plan_level in plan_procedure.levels:
-            if plan_level.existing_id is None:
-                lot = lots[(plan_level.product.pk, normalise_lot_number(plan_level.lot_number))]
-                new_levels.append(plan_level)
-                level_rows.append(
-                    {"procedure_id": plan_procedure.existing_id, "cement_lot_id": lot.pk, **plan_level.values}
-                )
-    for plan_level, level_id in zip(new_levels, insert_audited(TreatedLevel, level_rows, acting_user), strict=True):
-        plan_level.existing_id = level_id
-    complications = _write_complications(plan, acting_user)
-    leaks = []
-    for plan_level in new_levels:
-        for leak in plan_level.leaks:
-            complication_id = complications.get(leak.complication_key)
-            leaks.append(
-                {
-                    "treated_level_id": plan_level.existing_id,
-                    "location": leak.location,
-                    "detected_by": leak.detected_by,
-                    "size_grade": leak.size_grade,
-                    "pathway": leak.pathway,
-                    "symptomatic": complication_id is not None,
-                    "complication_id": complication_id,
-                }
-            )
-    insert_audited(CementLeak, leaks, acting_user)
-    _write_bone_actions(plan, acting_user)
-    for name, count in write_history(plan, acting_user, today=today).items():
-        plan.counts[name] += count
-    pending = _followup_candidates(plan, new_procedures)
-    plan.counts["followup_to_plan"] = len(pending)
-    return pending
+            rows.append({**consent, "status": ConsentStatus.CONSENTED, "effective_on": consent_date})
+        rows.append({**consent, "status": status, "effective_on": withdrawn_on or consent_date or today})
+    return rows
 
 
-def _write_complications(plan: ImportPlan, acting_user) -> dict[tuple, int]:
+def _write_complications(plan: ImportPlan, writer: ImportWriter) -> dict[tuple, int]:
     """New complications, on their procedure and (if the row had one) level: their ids by plan key."""
     level_ids = {
         (key, level.values["level"]): level.existing_id
@@ -419,13 +456,12 @@ def _write_complications(plan: ImportPlan, acting_user) -> dict[tuple, int]:
                 **complication.model_values(),
             }
         )
-    return dict(zip(keys, insert_audited(Complication, rows, acting_user), strict=True))
+    return dict(zip(keys, writer.insert(Complication, rows), strict=True))
 
 
-def _write_bone_actions(plan: ImportPlan, acting_user) -> None:
+def _write_bone_actions(plan: ImportPlan, writer: ImportWriter, *, protocol) -> None:
     """New bone-health actions, due when the follow-up planner would have made them due."""
-    protocol = protocol_for_site(plan.site)
-    prefetch_related_objects([protocol], "events")
+    acting_user = writer.acting_user
     rows = []
     for action in plan.bone_actions.values():
         if action.existing:
@@ -443,7 +479,7 @@ def _write_bone_actions(plan: ImportPlan, acting_user) -> None:
                 **action.values,
             }
         )
-    insert_audited(BoneHealthAction, rows, acting_user)
+    writer.insert(BoneHealthAction, rows)
 
 
 def _followup_candidates(plan: ImportPlan, procedures: list[ProcedurePlan]) -> list[int]:

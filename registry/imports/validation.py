@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -81,6 +82,8 @@ from registry.procedures.models import (
 )
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d")
+# The first format, as files and the reader write it: read without strptime (a tenth of its time).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TRUE = {"yes", "y", "true", "1", "si", "sí", "s", "x"}
 _FALSE = {"no", "n", "false", "0"}
 
@@ -109,6 +112,11 @@ def _choice(field: models.Field, raw: str):
 
 
 def parse_date(raw: str) -> dt.date:
+    if _ISO_DATE.fullmatch(raw):
+        try:
+            return dt.date(int(raw[:4]), int(raw[5:7]), int(raw[8:]))
+        except ValueError:
+            pass  # Not a calendar date: the formats below say so in the same words.
     for fmt in DATE_FORMATS:
         try:
             return dt.datetime.strptime(raw, fmt).date()  # noqa: DTZ007 - a civil date, no time zone
