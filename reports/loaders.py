@@ -309,14 +309,14 @@ def _patient_as_of(end: dt.datetime) -> dict[str, object]:
     }
 
 
-def _answer_versions(through_procedure: Q, as_of: dt.date) -> QuerySet:
-    """Survey responses collected and submitted by ``as_of``, without the versions no day up to
-    ``as_of`` shows: an answer is the procedure's answer for its event from the day it is known
-    (``known_on``: collected and submitted) until a later-ranked answer (by collected day, then id:
-    ``metrics.latest_responses``) becomes known; one replaced before it was known never counts.
-    What is kept lets ``Frames.up_to`` show any earlier day as it was known then (the disclosure
-    guard's previous release), and spares fetching repeat answers that never counted. The same
-    rule as the outcome rollups' (``registry.rollups.services``)."""
+def _answer_versions(through_procedure: Q, as_of: dt.date, since: dt.date | None) -> QuerySet:
+    """Survey responses collected and submitted by ``as_of``, without the versions no day from
+    ``since`` to ``as_of`` shows: an answer is the procedure's answer for its event from the day it
+    is known (``known_on``: collected and submitted) until a later-ranked answer (by collected day,
+    then id: ``metrics.latest_responses``) becomes known; one replaced before it was known never
+    counts. What is kept lets ``Frames.up_to`` show any day from ``since`` as it was known then
+    (the disclosure guard's previous release) and spares fetching the repeat answers nobody sees.
+    The same rule as the outcome rollups' (``registry.rollups.services``)."""
     known_on = Greatest("collected_on", TruncDate("submitted_at"), output_field=DateField())
     superseded_on = Window(
         Min("known_on"),
@@ -330,14 +330,19 @@ def _answer_versions(through_procedure: Q, as_of: dt.date) -> QuerySet:
         )
         .annotate(known_on=known_on)
         .annotate(superseded_on=superseded_on)
-        .filter(Q(superseded_on__isnull=True) | Q(superseded_on__gt=F("known_on")))
+        .filter(
+            Q(superseded_on__isnull=True)
+            | (Q(superseded_on__gt=F("known_on")) & Q(superseded_on__gt=since or dt.date.min))
+        )
     )
 
 
-def load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
+def load_frames(cohort: CohortFilter, *, as_of: dt.date, since: dt.date | None = None) -> Frames:
     """Everything the metrics need for ``cohort``, in eight queries, as known on ``as_of``:
     answers submitted, statuses changed, deaths and withdrawals recorded by then (issue #10
-    item 4), so that a quarter rebuilt later shows what its first build showed.
+    item 4), so that a quarter rebuilt later shows what its first build showed. ``Frames.up_to``
+    can take them back to any day from ``since`` (default: the first answer) as it was known then;
+    a caller that never goes back passes ``as_of`` and loads only each event's latest answer.
 
     Read from the replica when one is configured (``DATABASE_REPLICA_URL``): a report tolerates
     the replica's few seconds of lag, and the primary keeps its cores for writes."""
@@ -349,10 +354,10 @@ def load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
                     # Every row is read: plan for the last one, not for the first tenth (a cursor's
                     # default, which picks nested loops over the hash joins of a whole read).
                     cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-            return _load_frames(cohort, as_of=as_of)
+            return _load_frames(cohort, as_of=as_of, since=since)
 
 
-def _load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
+def _load_frames(cohort: CohortFilter, *, as_of: dt.date, since: dt.date | None) -> Frames:
     through_procedure = cohort.procedure_q("procedure__")
     end = known_by(as_of)
     patient_fields = _patient_as_of(end)
@@ -383,7 +388,7 @@ def _load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
             CementLeak.objects.filter(cohort.procedure_q("treated_level__procedure__")), "leaks", LEAK_FIELDS
         ),
         "complications": _load(Complication.objects.filter(through_procedure), "complications", COMPLICATION_FIELDS),
-        "responses": _load(_answer_versions(through_procedure, as_of), "responses", RESPONSE_FIELDS),
+        "responses": _load(_answer_versions(through_procedure, as_of, since), "responses", RESPONSE_FIELDS),
         "events": _load(FollowUpEvent.objects.filter(through_procedure), "events", event_fields),
         "bone_actions": _load(
             BoneHealthAction.objects.filter(through_procedure, procedure__isnull=False),
@@ -392,4 +397,4 @@ def _load_frames(cohort: CohortFilter, *, as_of: dt.date) -> Frames:
         ),
         "sites": _load(Site.objects.all(), "sites", {"site_id": "id", "code": "code"}),
     }
-    return make_frames(as_of=as_of, **raw)
+    return make_frames(as_of=as_of, known_since=since, **raw)

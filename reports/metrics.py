@@ -225,6 +225,9 @@ class Frames:
     bone_actions: pd.DataFrame
     sites: pd.DataFrame
     as_of: dt.date
+    # The earliest day ``up_to`` can show as it was known: the answers replaced before it were not
+    # loaded (``reports.loaders.load_frames``' ``since``). None: every version is here.
+    known_since: dt.date | None = None
 
     def restrict(self, procedure_mask: pd.Series) -> Frames:
         """The same cohort limited to the procedures where ``procedure_mask`` is true."""
@@ -260,6 +263,8 @@ class Frames:
     def up_to(self, as_of: dt.date) -> Frames:
         """The cohort as it stood on ``as_of``: procedures performed, answers known and statuses
         changed by then."""
+        if self.known_since is not None and as_of < self.known_since:
+            raise ValueError(f"these frames show the answers as known from {self.known_since}, not on {as_of}")
         cut = self.performed_between(None, as_of)
         # A status changed after ``as_of`` was still open then (as ``loaders.load_frames`` reads it).
         changed_later = (cut.events["status_changed_on"] > pd.Timestamp(as_of)).to_numpy()
@@ -282,7 +287,7 @@ def age_in_years(born: pd.Series, on: pd.Series) -> pd.Series:
     return on.dt.year - born.dt.year - before_birthday.astype(int)
 
 
-def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
+def make_frames(*, as_of: dt.date, known_since: dt.date | None = None, **frames: pd.DataFrame | None) -> Frames:
     """Coerce raw frames to ``SCHEMA`` and add the derived columns the metrics use."""
     unknown = set(frames) - set(SCHEMA)
     if unknown:
@@ -327,6 +332,7 @@ def make_frames(*, as_of: dt.date, **frames: pd.DataFrame | None) -> Frames:
         bone_actions=attach(f["bone_actions"], ["patient_id"]),
         sites=f["sites"],
         as_of=as_of,
+        known_since=known_since,
     )
 
 

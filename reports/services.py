@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from registry import access
 from registry.core.audit import system_user
+from registry.core.memory import collector_paused
 from registry.db_router import reading_replica
 from registry.patients.models import Site
 from registry.rollups.selectors import outcomes_from_rollups
@@ -128,7 +129,8 @@ def dashboard_content(*, user, cohort: CohortFilter, as_of: dt.date, use_cache: 
     key = dashboard_cache_key(cohort, as_of, suppress=suppress, funnel=funnel)
     if use_cache and (cached := cache.get(key)) is not None:
         return cached
-    content = _dashboard_build(load_frames(cohort, as_of=as_of), cohort=cohort, suppress=suppress, funnel=funnel)
+    frames = load_frames(cohort, as_of=as_of, since=as_of)
+    content = _dashboard_build(frames, cohort=cohort, suppress=suppress, funnel=funnel)
     cache.set(key, content, DASHBOARD_CACHE_SECONDS)
     return content
 
@@ -145,7 +147,7 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
     Returns how many dashboards were stored. Needs a cache shared by web and worker (``CACHE_URL``).
     """
     as_of = as_of or timezone.localdate()
-    frames = load_frames(CohortFilter(), as_of=as_of)
+    frames = load_frames(CohortFilter(), as_of=as_of, since=as_of)
     stored = {
         dashboard_cache_key(CohortFilter(), as_of, suppress=False, funnel=True): _dashboard_build(
             frames, cohort=CohortFilter(), suppress=False, funnel=True
@@ -159,7 +161,7 @@ def dashboard_snapshots_refresh(*, as_of: dt.date | None = None) -> int:
     reviewer_views = [reviewer_default_view(site_id, today=as_of) for site_id in site_ids]
     if reviewer_views:
         known_then = reviewer_views[0][1]
-        quarter_frames = load_frames(CohortFilter(), as_of=known_then)
+        quarter_frames = load_frames(CohortFilter(), as_of=known_then, since=known_then)
         for cohort, _ in reviewer_views:
             sliced = quarter_frames.for_sites(list(cohort.site_ids)).performed_between(
                 cohort.performed_from, cohort.performed_to
@@ -513,13 +515,9 @@ def quarterly_reports_build(*, year: int, quarter: int, today: dt.date | None = 
         targets.append(None)
     if not targets:
         return []
-    # Loading makes millions of objects and no garbage cycles: the collector's passes over the
-    # growing heap were a fifth of the load at 100,000 patients (BENCHMARKS.md, "Reports").
-    gc.disable()
-    try:
-        frames = load_frames(CohortFilter(performed_to=end), as_of=end)
-    finally:
-        gc.enable()
+    with collector_paused():
+        # The disclosure guard takes the frames back to the previous quarter's end (contained_counts).
+        frames = load_frames(CohortFilter(performed_to=end), as_of=end, since=start - dt.timedelta(days=1))
     built_at = timezone.now()
     # The largest reports first (the registry's, then the sites' by their procedures), so that the
     # processes composing them finish together (artifacts_for_all).
@@ -569,8 +567,12 @@ def quarterly_report_rebuild(*, site: Site | None, year: int, quarter: int, acti
     """A new version of one report, built by an administrator; earlier versions stay."""
     if not access.is_registry_admin(acting_user):
         raise PermissionError("Only registry administrators rebuild quarterly reports.")
-    _, end = quarter_bounds(year, quarter)
-    frames = load_frames(CohortFilter(performed_to=end, site_ids=None if site is None else (site.id,)), as_of=end)
+    start, end = quarter_bounds(year, quarter)
+    frames = load_frames(
+        CohortFilter(performed_to=end, site_ids=None if site is None else (site.id,)),
+        as_of=end,
+        since=start - dt.timedelta(days=1),
+    )
     with transaction.atomic():
         _lock(site.id if site else None, year, quarter)
         version = (_reports_of(site, year, quarter).aggregate(v=Max("version"))["v"] or 0) + 1

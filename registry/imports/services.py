@@ -19,12 +19,10 @@ task again, and one import's thousands of plans do not hold the import's transac
 
 from __future__ import annotations
 
-import gc
 import gzip
 import hashlib
 import json
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -37,6 +35,7 @@ from django.utils import timezone
 
 from registry import access
 from registry.core.audit import acting_as
+from registry.core.memory import collector_paused
 from registry.followup import clock
 from registry.followup.models import ProtocolEvent
 from registry.followup.services import bone_health_due_on, followup_schedule_procedure, protocol_for_site
@@ -81,21 +80,6 @@ class ImportRejected(Exception):
 
 
 # --- Import ---------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _collector_paused():
-    """Reading, validating and writing a file build hundreds of thousands of objects (cells, plans,
-    rows) and no garbage cycles: the collector's passes over that growing heap were about a quarter
-    of a commit's CPU time at 20,000 levels (BENCHMARKS.md, "National scale"). The heap is
-    bounded by the file's limits (``reading.py``)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _stored_sheet(sheet: Sheet) -> ContentFile:
@@ -186,7 +170,7 @@ def import_preview(
     access.require_coordinator(acting_user, site.pk)
     if mapping is not None and mapping.site_id != site.pk:
         raise PermissionDenied("A mapping is used only for its own site.")
-    with _collector_paused():
+    with collector_paused():
         file_format, sheet = read_sheet(name, data)
         sheet = _mapped(sheet, mapping)
         plan = plan_import(site=site, sheet=sheet)
@@ -212,7 +196,7 @@ def import_preview(
 def import_commit(*, batch: ImportBatch, acting_user, today=None) -> ImportPlan:
     """Validate the previewed rows again and write them, all or nothing. Raises ``ImportRejected``."""
     access.require_coordinator(acting_user, batch.site.pk)
-    with _collector_paused():
+    with collector_paused():
         sheet = stored_sheet(batch)
         return import_sheet(
             site=batch.site,
@@ -241,7 +225,7 @@ def import_file(
     access.require_coordinator(acting_user, site.pk)
     if mapping is not None and mapping.site_id != site.pk:
         raise PermissionDenied("A mapping is used only for its own site.")
-    with _collector_paused():
+    with collector_paused():
         file_format, sheet = read_sheet(name, data)
         sheet = _mapped(sheet, mapping)
         return import_sheet(

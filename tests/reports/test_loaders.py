@@ -89,14 +89,43 @@ def test_an_earlier_day_of_the_frames_shows_what_was_known_that_day(site_a, site
         submitted_at=timezone.make_aware(dt.datetime(2026, 5, 4, 12)),
     )
 
-    # When the frames loaded today are taken back to the quarter's end (as the disclosure guard
-    # does for the previous release)
-    today = load_frames(CohortFilter(), as_of=AS_OF)
-    then = today.up_to(quarter_end)
-
-    # Then they show what a load on that day showed: the late answer not yet, the replaced one still
     loaded_then = load_frames(CohortFilter(performed_to=quarter_end), as_of=quarter_end)
-    answers = then.answers.set_index("response_id")
-    assert late.pk not in answers.index and late.pk not in loaded_then.answers["response_id"].to_numpy()
-    assert answers.loc[replaced.pk, "vas"] == float(replaced.vas)
-    assert compute_all(then) == compute_all(loaded_then)
+    # When the frames loaded today, with every answer or from the quarter's end on (as the
+    # quarterly build loads them), are taken back to the quarter's end (as the disclosure guard
+    # does for the previous release)
+    for since in (None, quarter_end):
+        then = load_frames(CohortFilter(), as_of=AS_OF, since=since).up_to(quarter_end)
+
+        # Then they show what a load on that day showed: the late answer not yet, the replaced one still
+        answers = then.answers.set_index("response_id")
+        assert late.pk not in answers.index and late.pk not in loaded_then.answers["response_id"].to_numpy()
+        assert answers.loc[replaced.pk, "vas"] == float(replaced.vas)
+        assert compute_all(then) == compute_all(loaded_then)
+
+
+def test_frames_loaded_for_one_day_hold_only_its_answers_and_refuse_to_go_back(site_a, site_b):
+    # Given a cohort where a re-contact replaced an answer
+    build_cohort(site_a, site_b)
+    replaced = SurveyResponse.objects.order_by("collected_on", "id").first()
+    SurveyResponse.objects.create(
+        patient=replaced.patient,
+        procedure=replaced.procedure,
+        event_code=replaced.event_code,
+        source="phone",
+        collected_on=replaced.collected_on + dt.timedelta(days=30),
+        vas=Decimal("9.5"),
+        submitted_at=timezone.make_aware(dt.datetime.combine(replaced.collected_on, dt.time(9))) + dt.timedelta(30),
+    )
+
+    # When the frames are loaded for today only (a dashboard)
+    today_only = load_frames(CohortFilter(), as_of=AS_OF, since=AS_OF)
+    every_answer = load_frames(CohortFilter(), as_of=AS_OF)
+
+    # Then they hold each event's latest answer alone, with the same figures
+    assert replaced.pk in every_answer.responses["response_id"].to_numpy()
+    assert replaced.pk not in today_only.responses["response_id"].to_numpy()
+    assert len(today_only.responses) == len(today_only.answers)
+    assert compute_all(today_only) == compute_all(every_answer)
+    # ... and an earlier day, which they cannot show as it was known, is refused
+    with pytest.raises(ValueError, match="as known from"):
+        today_only.up_to(AS_OF - dt.timedelta(days=1))
