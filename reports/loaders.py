@@ -269,11 +269,12 @@ def known_by(as_of: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min))
 
 
-def _patient_as_of(end: dt.datetime) -> dict[str, object]:
+def _patient_as_of(end: dt.datetime, *, consent_annotation: str = "_consent_as_of") -> dict[str, object]:
     """The patient's death and consent as recorded before ``end`` (issue #10 item 4), from the
     audit trail: the last history row before ``end``; the patient as they are now if they have no
     history at all (rows written without it). ``withdrawn_on`` is the effective date of the
-    withdrawal recorded before ``end`` (its ConsentEvent, else the day the history shows it)."""
+    withdrawal recorded before ``end`` (its ConsentEvent, else the day the history shows it); it
+    reads the consent from the procedure's annotation named ``consent_annotation``."""
     history = Patient.history.model.objects.filter(id=OuterRef("patient_id"))
     known = history.filter(history_date__lt=end).order_by("-history_date", "-history_id")
     has_history = Exists(history)
@@ -296,7 +297,7 @@ def _patient_as_of(end: dt.datetime) -> dict[str, object]:
         ),
         "withdrawn_on": Case(
             When(
-                Q(_consent_as_of=ConsentStatus.WITHDRAWN),
+                Q(**{consent_annotation: ConsentStatus.WITHDRAWN}),
                 then=Coalesce(
                     Subquery(withdrawal.values("effective_on")[:1]),
                     Subquery(first_withdrawn.annotate(day=TruncDate("history_date")).values("day")[:1]),
@@ -372,17 +373,19 @@ def _load_frames(cohort: CohortFilter, *, as_of: dt.date, since: dt.date | None)
         "cancel_cause": Case(When(status_known, then=F("cancel_cause")), default=Value("")),
         "status_changed_on": TruncDate("status_changed_at"),
     }
+    procedure_fields = {
+        **PROCEDURE_FIELDS,
+        "consent_status": F("_consent_as_of"),
+        "deceased_on": patient_fields["deceased_on"],
+        "withdrawn_on": patient_fields["withdrawn_on"],
+    }
+    if since is not None and since < as_of:
+        # Deaths and withdrawals as recorded by ``since`` too, for ``Frames.up_to(since)``.
+        then = _patient_as_of(known_by(since), consent_annotation="_consent_since")
+        procedures = procedures.annotate(_consent_since=then["consent_status"])
+        procedure_fields |= {"deceased_on_since": then["deceased_on"], "withdrawn_on_since": then["withdrawn_on"]}
     raw = {
-        "procedures": _load(
-            procedures,
-            "procedures",
-            {
-                **PROCEDURE_FIELDS,
-                "consent_status": F("_consent_as_of"),
-                "deceased_on": patient_fields["deceased_on"],
-                "withdrawn_on": patient_fields["withdrawn_on"],
-            },
-        ),
+        "procedures": _load(procedures, "procedures", procedure_fields),
         "levels": _load(TreatedLevel.objects.filter(through_procedure), "levels", LEVEL_FIELDS),
         "leaks": _load(
             CementLeak.objects.filter(cohort.procedure_q("treated_level__procedure__")), "leaks", LEAK_FIELDS

@@ -75,6 +75,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "consent_status": "str",
         "deceased_on": "date",
         "withdrawn_on": "date",
+        # The same as recorded by the frames' ``known_since`` (the loader's ``since``); the values
+        # above where the frames were built without them.
+        "deceased_on_since": "date",
+        "withdrawn_on_since": "date",
         "fracture_age": "str",
         "fracture_age_days": "float",
         "mri_oedema": "str",
@@ -262,10 +266,26 @@ class Frames:
 
     def up_to(self, as_of: dt.date) -> Frames:
         """The cohort as it stood on ``as_of``: procedures performed, answers known and statuses
-        changed by then."""
-        if self.known_since is not None and as_of < self.known_since:
-            raise ValueError(f"these frames show the answers as known from {self.known_since}, not on {as_of}")
+        changed by then, and deaths and withdrawals as recorded on the loader's ``since`` (exact on
+        that day; frames built without it keep today's)."""
+        since = self.known_since
+        if since is not None and as_of < since:
+            raise ValueError(f"these frames show the answers as known from {since}, not on {as_of}")
+        if since is not None and since < as_of < self.as_of:
+            raise ValueError(
+                f"these frames show deaths and withdrawals as known on {since} and {self.as_of}, not on {as_of}"
+            )
         cut = self.performed_between(None, as_of)
+        if as_of < self.as_of:
+            cut = replace(
+                cut,
+                procedures=cut.procedures.assign(
+                    deceased_on=cut.procedures["deceased_on_since"], withdrawn_on=cut.procedures["withdrawn_on_since"]
+                ),
+                events=cut.events.assign(
+                    deceased_on=cut.events["deceased_on_since"], withdrawn_on=cut.events["withdrawn_on_since"]
+                ),
+            )
         # A status changed after ``as_of`` was still open then (as ``loaders.load_frames`` reads it).
         changed_later = (cut.events["status_changed_on"] > pd.Timestamp(as_of)).to_numpy()
         if changed_later.any():
@@ -287,6 +307,9 @@ def age_in_years(born: pd.Series, on: pd.Series) -> pd.Series:
     return on.dt.year - born.dt.year - before_birthday.astype(int)
 
 
+DEATH_AND_WITHDRAWAL = ["deceased_on", "withdrawn_on", "deceased_on_since", "withdrawn_on_since"]
+
+
 def make_frames(*, as_of: dt.date, known_since: dt.date | None = None, **frames: pd.DataFrame | None) -> Frames:
     """Coerce raw frames to ``SCHEMA`` and add the derived columns the metrics use."""
     unknown = set(frames) - set(SCHEMA)
@@ -294,9 +317,13 @@ def make_frames(*, as_of: dt.date, known_since: dt.date | None = None, **frames:
         raise TypeError(f"unknown frame(s): {', '.join(sorted(unknown))}")
     f = {name: _coerce(frames.get(name), columns) for name, columns in SCHEMA.items()}
     procedures = f["procedures"]
+    given = frames.get("procedures")
+    if given is None or "deceased_on_since" not in given.columns:
+        procedures["deceased_on_since"] = procedures["deceased_on"]
+        procedures["withdrawn_on_since"] = procedures["withdrawn_on"]
     procedures["age"] = age_in_years(procedures["date_of_birth"], procedures["performed_on"])
     by_procedure = procedures.set_index("procedure_id")[
-        ["patient_id", "site_id", "procedure_type", "indication", "deceased_on", "withdrawn_on"]
+        ["patient_id", "site_id", "procedure_type", "indication", *DEATH_AND_WITHDRAWAL]
     ]
 
     def attach(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -328,7 +355,7 @@ def make_frames(*, as_of: dt.date, known_since: dt.date | None = None, **frames:
         complications=attach(f["complications"], ["patient_id", "procedure_type"]),
         responses=responses,
         answers=answer_frame(responses),
-        events=attach(f["events"], ["patient_id", "deceased_on", "withdrawn_on"]),
+        events=attach(f["events"], ["patient_id", *DEATH_AND_WITHDRAWAL]),
         bone_actions=attach(f["bone_actions"], ["patient_id"]),
         sites=f["sites"],
         as_of=as_of,

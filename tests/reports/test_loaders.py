@@ -13,10 +13,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.followup.models import SurveyResponse
+from registry.patients.models import Patient
 from reports import loaders
 from reports.loaders import CohortFilter, load_frames
 from reports.metrics import compute_all
 from tests.reports.cohort import AS_OF, build_cohort
+from tests.utils import history_rewritable
 
 pytestmark = pytest.mark.django_db
 
@@ -89,18 +91,32 @@ def test_an_earlier_day_of_the_frames_shows_what_was_known_that_day(site_a, site
         submitted_at=timezone.make_aware(dt.datetime(2026, 5, 4, 12)),
     )
 
+    # ... and a patient treated in January whose death on 20 March was recorded only in May
+    died = Patient.objects.filter(procedures__performed_on__month=1).order_by("id").first()
+    died.deceased_on = dt.date(2026, 3, 20)
+    died.save()
+    with history_rewritable():
+        Patient.history.filter(id=died.id, deceased_on=died.deceased_on).update(
+            history_date=timezone.make_aware(dt.datetime(2026, 5, 2, 10))
+        )
     loaded_then = load_frames(CohortFilter(performed_to=quarter_end), as_of=quarter_end)
-    # When the frames loaded today, with every answer or from the quarter's end on (as the
-    # quarterly build loads them), are taken back to the quarter's end (as the disclosure guard
-    # does for the previous release)
-    for since in (None, quarter_end):
-        then = load_frames(CohortFilter(), as_of=AS_OF, since=since).up_to(quarter_end)
+    assert loaded_then.procedures.loc[loaded_then.procedures["patient_id"] == died.id, "deceased_on"].isna().all()
+    # When the frames loaded today from the quarter's end on (as the quarterly build loads them)
+    # are taken back to the quarter's end (as the disclosure guard does for the previous release)
+    today = load_frames(CohortFilter(), as_of=AS_OF, since=quarter_end)
+    then = today.up_to(quarter_end)
 
-        # Then they show what a load on that day showed: the late answer not yet, the replaced one still
-        answers = then.answers.set_index("response_id")
-        assert late.pk not in answers.index and late.pk not in loaded_then.answers["response_id"].to_numpy()
-        assert answers.loc[replaced.pk, "vas"] == float(replaced.vas)
-        assert compute_all(then) == compute_all(loaded_then)
+    # Then they show what a load on that day showed: the late answer not yet, the replaced one
+    # still, the death not yet; and every figure
+    answers = then.answers.set_index("response_id")
+    assert late.pk not in answers.index and late.pk not in loaded_then.answers["response_id"].to_numpy()
+    assert answers.loc[replaced.pk, "vas"] == float(replaced.vas)
+    assert then.events.loc[then.events["patient_id"] == died.id, "deceased_on"].isna().all()
+    assert today.events.loc[today.events["patient_id"] == died.id, "deceased_on"].notna().all()
+    assert compute_all(then) == compute_all(loaded_then)
+    # ... and a day between, on which they do not know the deaths, is refused
+    with pytest.raises(ValueError, match="deaths and withdrawals"):
+        today.up_to(quarter_end + dt.timedelta(days=1))
 
 
 def test_frames_loaded_for_one_day_hold_only_its_answers_and_refuse_to_go_back(site_a, site_b):
