@@ -380,10 +380,32 @@ def _load_frames(cohort: CohortFilter, *, as_of: dt.date, since: dt.date | None)
         "withdrawn_on": patient_fields["withdrawn_on"],
     }
     if since is not None and since < as_of:
-        # Deaths and withdrawals as recorded by ``since`` too, for ``Frames.up_to(since)``.
+        # Deaths and withdrawals as recorded by ``since`` too, for ``Frames.up_to(since)``; looked
+        # up only for the patients whose record changed in between (the rest: the same as on
+        # ``as_of``, ``metrics.make_frames``), a probe of one index for the others.
         then = _patient_as_of(known_by(since), consent_annotation="_consent_since")
-        procedures = procedures.annotate(_consent_since=then["consent_status"])
-        procedure_fields |= {"deceased_on_since": then["deceased_on"], "withdrawn_on_since": then["withdrawn_on"]}
+        changed = Exists(
+            Patient.history.model.objects.filter(
+                id=OuterRef("patient_id"), history_date__gte=known_by(since), history_date__lt=end
+            )
+        ) | Exists(
+            ConsentEvent.objects.filter(
+                patient_id=OuterRef("patient_id"), recorded_at__gte=known_by(since), recorded_at__lt=end
+            )
+        )
+        procedures = procedures.annotate(
+            _changed_since=changed,
+            _consent_since=Case(When(_changed_since=True, then=then["consent_status"]), default=Value("")),
+        )
+        procedure_fields |= {
+            "changed_since": F("_changed_since"),
+            **{
+                f"{name}_since": Case(
+                    When(_changed_since=True, then=then[name]), default=None, output_field=DateField()
+                )
+                for name in ("deceased_on", "withdrawn_on")
+            },
+        }
     raw = {
         "procedures": _load(procedures, "procedures", procedure_fields),
         "levels": _load(TreatedLevel.objects.filter(through_procedure), "levels", LEVEL_FIELDS),

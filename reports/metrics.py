@@ -75,8 +75,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "consent_status": "str",
         "deceased_on": "date",
         "withdrawn_on": "date",
-        # The same as recorded by the frames' ``known_since`` (the loader's ``since``); the values
-        # above where the frames were built without them.
+        # The same as recorded by the frames' ``known_since`` (the loader's ``since``), where the
+        # patient's record changed after it (``changed_since``); else the values above.
+        "changed_since": "bool",
         "deceased_on_since": "date",
         "withdrawn_on_since": "date",
         "fracture_age": "str",
@@ -317,10 +318,9 @@ def make_frames(*, as_of: dt.date, known_since: dt.date | None = None, **frames:
         raise TypeError(f"unknown frame(s): {', '.join(sorted(unknown))}")
     f = {name: _coerce(frames.get(name), columns) for name, columns in SCHEMA.items()}
     procedures = f["procedures"]
-    given = frames.get("procedures")
-    if given is None or "deceased_on_since" not in given.columns:
-        procedures["deceased_on_since"] = procedures["deceased_on"]
-        procedures["withdrawn_on_since"] = procedures["withdrawn_on"]
+    unchanged = ~procedures["changed_since"]
+    for name in ("deceased_on", "withdrawn_on"):
+        procedures[f"{name}_since"] = procedures[f"{name}_since"].where(~unchanged, procedures[name])
     procedures["age"] = age_in_years(procedures["date_of_birth"], procedures["performed_on"])
     by_procedure = procedures.set_index("procedure_id")[
         ["patient_id", "site_id", "procedure_type", "indication", *DEATH_AND_WITHDRAWAL]
