@@ -43,7 +43,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 TZ = "Europe/Madrid"
 
 
-from benchmarks.common import setup_django  # noqa: E402
+from benchmarks.common import replay_seconds, setup_django  # noqa: E402
 
 
 def reset() -> None:
@@ -161,7 +161,7 @@ def idle_sweep(now: dt.datetime, runs: int) -> dict:
     """The sweep when nothing is due (median and max of ``runs``, its queries) beside a same-run
     baseline: its own statements replayed on a cursor (one transaction, rolled back), i.e. what
     the database alone costs for them; the two alternate, so that both see the same load."""
-    from django.db import connection, reset_queries, transaction
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     from registry.followup.dispatch import followup_sweep
@@ -175,21 +175,13 @@ def idle_sweep(now: dt.datetime, runs: int) -> dict:
         followup_sweep(now=now, queue=no_queue)
     statements = [q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
 
-    def replay() -> float:
-        started = time.perf_counter()
-        with transaction.atomic(), connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
-            transaction.set_rollback(True)
-        return time.perf_counter() - started
-
     times, replays = [], []
     for _ in range(runs):
         started = time.perf_counter()
         report = followup_sweep(now=now, queue=no_queue)
         times.append(time.perf_counter() - started)
         assert not any(report.as_dict().values()), report.as_dict()
-        replays.append(replay())
+        replays.append(replay_seconds(statements))
     return {
         "median_ms": statistics.median(times) * 1000,
         "max_ms": max(times) * 1000,

@@ -25,3 +25,18 @@ def setup_django(*, migrate: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+
+
+def replay_seconds(statements: list[str]) -> float:
+    """Statements executed again on a plain cursor, in one transaction rolled back: what the
+    database alone costs of a request or a sweep (the same-run baseline of a query count)."""
+    import time
+
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+        transaction.set_rollback(True)
+    return time.perf_counter() - started

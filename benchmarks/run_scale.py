@@ -53,6 +53,8 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost,testserver")
 # Static files without a collectstatic manifest; Django then keeps the last queries in memory.
 os.environ.setdefault("DEBUG", "true")
 
+from benchmarks.common import replay_seconds  # noqa: E402
+
 STEPS = ("quarterly", "dashboard", "case_pages", "dispatch", "import")
 TODAY = dt.date(2026, 10, 1)
 BASELINE_SQL = ROOT / "benchmarks" / "sql" / "report_baseline.sql"
@@ -179,18 +181,6 @@ def step_dashboard(args) -> dict:
     return {"rows": rows}
 
 
-def _replay(statements: list[str]) -> float:
-    """The SQL of one request, executed again on a cursor: what the database alone costs."""
-    from django.db import connection, transaction
-
-    started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
-        transaction.set_rollback(True)
-    return time.perf_counter() - started
-
-
 def _explain(path: str, label: str, statements: list[str]) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) of a case's list queries (the bounded count, the page of ids, the
     page's rows), appended to ``path``: which index serves each filter."""
@@ -251,7 +241,7 @@ def step_case_pages(args) -> dict:
         with CaptureQueriesContext(connection) as captured:
             _timed(client, list_url, data)
         selects = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
-        sql_s = statistics.median(_replay(selects) for _ in range(5))
+        sql_s = statistics.median(replay_seconds(selects) for _ in range(5))
         if args.explain:
             _explain(args.explain, label, [sql for sql in selects if 'FROM "patients_patient"' in sql])
         rows.append(
