@@ -318,9 +318,9 @@ def make_frames(*, as_of: dt.date, known_since: dt.date | None = None, **frames:
         raise TypeError(f"unknown frame(s): {', '.join(sorted(unknown))}")
     f = {name: _coerce(frames.get(name), columns) for name, columns in SCHEMA.items()}
     procedures = f["procedures"]
-    unchanged = ~procedures["changed_since"]
+    changed = procedures["changed_since"]
     for name in ("deceased_on", "withdrawn_on"):
-        procedures[f"{name}_since"] = procedures[f"{name}_since"].where(~unchanged, procedures[name])
+        procedures[f"{name}_since"] = procedures[f"{name}_since"].where(changed, procedures[name])
     procedures["age"] = age_in_years(procedures["date_of_birth"], procedures["performed_on"])
     by_procedure = procedures.set_index("procedure_id")[
         ["patient_id", "site_id", "procedure_type", "indication", *DEATH_AND_WITHDRAWAL]
